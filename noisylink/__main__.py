@@ -1,0 +1,3 @@
+from noisylink.cli import main
+
+main()

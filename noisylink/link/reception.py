@@ -1,0 +1,136 @@
+"""The receiver's work on one stream: frames in, one results row out.
+
+Per frame: demodulate, deinterleave, decode the ECC, check the header (inband) and the
+payload CRC, keep or drop the chunk. At the stream's end: reassemble the payload (lost
+chunks zero-filled), decode the image (mid-gray and ``decoded = false`` when nothing can be
+shown), measure picture quality and bandwidth.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from noisylink.codecs.base import gray_image
+from noisylink.errors import DecodeError
+from noisylink.link.chain import FrameLayout, LinkChain
+from noisylink.link.frames import HEADER_BYTES, FrameHeader, chunk_lengths, reassemble, split_body
+from noisylink.link.messages import FrameReceived, StreamStart
+from noisylink.metrics import quality_metrics
+from noisylink.phy.bits import bytes_to_bits
+
+
+@dataclass
+class StreamReception:
+    """Receiver state of one stream."""
+
+    start: StreamStart
+    chain: LinkChain
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    frames_received: int = 0
+    frames_crc_failed: int = 0
+    frames_lost: int = 0
+    ecc_blocks_failed: int = 0
+    raw_bit_errors: int = 0
+    ecc_decode_s: float = 0.0
+
+    @property
+    def lengths(self) -> list[int]:
+        n_bytes = -(-self.start.n_bits // 8)
+        return chunk_lengths(n_bytes, self.chain.frames.payload_bytes)
+
+    def layouts(self) -> list[FrameLayout]:
+        return [self.chain.layout(length) for length in self.lengths]
+
+    def receive(self, frame: FrameReceived) -> None:
+        """Decode one frame and keep its chunk if it may be used."""
+        started = time.perf_counter()
+        self.frames_received += 1
+        self.raw_bit_errors += frame.raw_bit_errors
+        lengths = self.lengths
+        if not 0 <= frame.seq < len(lengths):
+            return
+        layout = self.chain.layout(lengths[frame.seq])
+        llr = self.chain.demodulate(frame.received, frame.noise_var)
+        wire, failed_blocks = self.chain.decode_frame(llr, layout)
+        self.ecc_blocks_failed += failed_blocks
+        self.ecc_decode_s += time.perf_counter() - started
+        header = frame.header
+        if self.chain.inband_header:
+            header = FrameHeader.unpack(wire[:HEADER_BYTES])
+            wire = wire[HEADER_BYTES:]
+            if header is None or header.stream_id != self.start.stream.wire_id:
+                return
+        if header is None or header.length != lengths[header.seq]:
+            return
+        chunk, crc_ok = split_body(wire, header.length)
+        if not crc_ok:
+            self.frames_crc_failed += 1
+            if self.chain.frames.on_crc_fail == "drop":
+                return
+        self.chunks[header.seq] = chunk
+
+    def finish(
+        self, reference: np.ndarray, image_name: str
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """Decode the image; its results row (cell columns excluded) and the picture shown."""
+        lengths = self.lengths
+        n_bits = self.start.n_bits
+        self.frames_lost = len(lengths) - len(self.chunks)
+        payload = reassemble(self.chunks, lengths)
+        sent = bytes_to_bits(self.start.truth)[:n_bits]
+        got = bytes_to_bits(payload)[:n_bits]
+        post_errors = int(np.count_nonzero(sent != got))
+
+        height, width, channels = reference.shape
+        started = time.perf_counter()
+        decoded = True
+        decode_error = ""
+        try:
+            if self.frames_lost == len(lengths):
+                raise DecodeError("no frame arrived")
+            image = self.chain.codec.decode(payload, n_bits, self.start.side_info)
+            if image.shape != reference.shape:
+                raise DecodeError(f"decoded shape {image.shape} != {reference.shape}")
+        except DecodeError as exc:
+            image, decoded, decode_error = gray_image(height, width, channels), False, str(exc)
+        except Exception as exc:  # a codec broke its contract: record it, keep the run going
+            image, decoded = gray_image(height, width, channels), False
+            decode_error = f"{type(exc).__name__}: {exc}"
+        decode_s = time.perf_counter() - started
+
+        layouts = self.layouts()
+        channel_bits = sum(layout.channel_bits for layout in layouts)
+        parity_bits = sum(layout.parity_bits for layout in layouts)
+        bits_per_symbol = self.chain.bits_per_symbol
+        pixels = height * width
+        quality = quality_metrics(reference, image)
+        return {
+            "trial": self.start.stream.trial,
+            "image": image_name,
+            "width": width,
+            "height": height,
+            "source_bits": n_bits,
+            "overhead_bits": channel_bits - n_bits - parity_bits,
+            "parity_bits": parity_bits,
+            "channel_bits": channel_bits,
+            "channel_uses": channel_bits // bits_per_symbol,
+            "bpp_source": n_bits / pixels,
+            "bpp_channel": channel_bits / pixels,
+            "ecc_overhead": parity_bits / channel_bits,
+            "raw_ber": self.raw_bit_errors / channel_bits,
+            "post_ber": post_errors / n_bits if n_bits else 0.0,
+            "frames": len(lengths),
+            "frames_crc_failed": self.frames_crc_failed,
+            "frames_lost": self.frames_lost,
+            "ecc_blocks_failed": self.ecc_blocks_failed,
+            "decoded": decoded,
+            "decode_error": decode_error,
+            **quality,
+            "encode_s": self.start.encode_s,
+            "ecc_decode_s": self.ecc_decode_s,
+            "decode_s": decode_s,
+        }, image

@@ -1,0 +1,150 @@
+"""The three roles of the link as asyncio tasks: transmitter, channel, receiver.
+
+Each role reads messages from an inbox and writes to an outbox, objects with
+``async get()`` / ``async put()`` (bounded ``asyncio.Queue`` in one process, so a slow stage
+holds back the ones before it). CPU-heavy work runs in worker threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from noisylink.codecs.base import Encoded
+from noisylink.errors import LinkError
+from noisylink.link.chain import LinkChain
+from noisylink.link.frames import packetize
+from noisylink.link.messages import (
+    Finished,
+    FrameOnAir,
+    FrameReceived,
+    Message,
+    StreamEnd,
+    StreamId,
+    StreamStart,
+)
+from noisylink.link.plan import LinkPlan
+from noisylink.link.reception import StreamReception
+from noisylink.phy.channels import Channel
+
+
+class Inbox(Protocol):
+    async def get(self) -> Message: ...
+
+
+class Outbox(Protocol):
+    async def put(self, message: Message) -> None: ...
+
+
+def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded, float]:
+    started = time.perf_counter()
+    encoded = chain.codec.encode(pixels)
+    return encoded, time.perf_counter() - started
+
+
+async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
+    """Encode each image once per codec setting, then send every stream frame by frame."""
+    encodes: dict[tuple[str, int], tuple[Encoded, float]] = {}
+    for stream in plan.streams():
+        chain = plan.chain(stream.cell)
+        key = (chain.cell.codec.model_dump_json(), stream.image)
+        if key not in encodes:
+            encodes = {k: v for k, v in encodes.items() if k[0] == key[0]}
+            pixels = plan.images[stream.image].pixels
+            encodes[key] = await asyncio.to_thread(_timed_encode, chain, pixels)
+        encoded, encode_s = encodes[key]
+        frames = packetize(encoded.payload, plan.scenario.frames.payload_bytes, stream.wire_id)
+        await outbox.put(
+            StreamStart(stream, encoded.n_bits, encoded.side_info, len(frames), encode_s,
+                        encoded.payload)
+        )
+        on_air = await asyncio.to_thread(lambda c=chain, f=frames: [c.encode_frame(x) for x in f])
+        ideal = not chain.inband_header
+        for frame, (data, _layout) in zip(frames, on_air, strict=True):
+            header = frame.header if ideal else None
+            await outbox.put(FrameOnAir(stream, frame.header.seq, header, data))
+        await outbox.put(StreamEnd(stream))
+    await outbox.put(Finished())
+
+
+def pass_through_channel(
+    chain: LinkChain, channel: Channel, rng: np.random.Generator, frame: FrameOnAir
+) -> FrameReceived:
+    """Corrupt one frame and count the raw bit errors a hard decision would make."""
+    if chain.modulation is None:
+        llr = channel.transmit(frame.data, rng)
+        wrong = ((llr < 0) != frame.data.astype(bool)) | (llr == 0)
+        return FrameReceived(frame.stream, frame.seq, frame.header, llr, None,
+                             int(np.count_nonzero(wrong)))
+    received, noise_var = channel.transmit(frame.data, rng)
+    sent_bits = chain.modulation.demodulate_hard(frame.data)
+    errors = int(np.count_nonzero(chain.modulation.demodulate_hard(received) != sent_bits))
+    return FrameReceived(frame.stream, frame.seq, frame.header, received, noise_var, errors)
+
+
+async def channel(plan: LinkPlan, inbox: Inbox, outbox: Outbox) -> None:
+    """Corrupt frames; one channel instance (and random stream) per stream."""
+    active: dict[StreamId, tuple[Channel, np.random.Generator]] = {}
+    while True:
+        message = await inbox.get()
+        if isinstance(message, StreamStart):
+            chain = plan.chain(message.stream.cell)
+            active[message.stream] = (chain.new_channel(), plan.channel_rng(message.stream))
+            await outbox.put(message)
+        elif isinstance(message, FrameOnAir):
+            if message.stream not in active:
+                raise LinkError(f"frame of unknown stream {message.stream}", stage="channel")
+            instance, rng = active[message.stream]
+            chain = plan.chain(message.stream.cell)
+            received = await asyncio.to_thread(pass_through_channel, chain, instance, rng, message)
+            await outbox.put(received)
+        elif isinstance(message, StreamEnd):
+            active.pop(message.stream, None)
+            await outbox.put(message)
+        elif isinstance(message, Finished):
+            await outbox.put(message)
+            return
+
+
+RowSink = Callable[[StreamId, dict[str, Any], np.ndarray], None]
+
+
+async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
+    """Decode frames as they come; at each stream's end, decode the image and emit its row."""
+    streams: dict[StreamId, StreamReception] = {}
+    while True:
+        message = await inbox.get()
+        if isinstance(message, StreamStart):
+            streams[message.stream] = StreamReception(message, plan.chain(message.stream.cell))
+        elif isinstance(message, FrameReceived):
+            reception = streams.get(message.stream)
+            if reception is None:
+                raise LinkError(f"frame of unknown stream {message.stream}", stage="receiver")
+            await asyncio.to_thread(reception.receive, message)
+        elif isinstance(message, StreamEnd):
+            reception = streams.pop(message.stream)
+            source = plan.images[message.stream.image]
+            row, image = await asyncio.to_thread(reception.finish, source.pixels, source.name)
+            on_row(message.stream, row, image)
+        elif isinstance(message, Finished):
+            return
+
+
+async def run_in_process(plan: LinkPlan, on_row: RowSink, queue_size: int = 8) -> None:
+    """The three roles in this process, joined by bounded queues."""
+    to_channel: asyncio.Queue[Message] = asyncio.Queue(maxsize=queue_size)
+    to_receiver: asyncio.Queue[Message] = asyncio.Queue(maxsize=queue_size)
+    tasks = [
+        asyncio.create_task(transmitter(plan, to_channel), name="transmitter"),
+        asyncio.create_task(channel(plan, to_channel, to_receiver), name="channel"),
+        asyncio.create_task(receiver(plan, to_receiver, on_row), name="receiver"),
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()

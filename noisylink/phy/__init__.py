@@ -1,0 +1,1 @@
+"""Physical layer: bits, CRC, ECC, interleaving, modulation and channels."""

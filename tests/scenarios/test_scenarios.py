@@ -1,0 +1,108 @@
+"""Scenario loading, validation errors that name the field, and grid expansion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from noisylink.errors import ScenarioError
+from noisylink.scenarios import builtin_names, expand, load_scenario, parse_scenario, stream_seed
+
+BASE = {
+    "name": "t",
+    "seed": 1,
+    "images": {"source": "samples", "size": 32, "limit": 1},
+    "codec": {"name": "jpeg", "quality": [50, 75]},
+    "ecc": [{"name": "none"}, {"name": "rs", "k": 223}],
+    "channel": {"name": "bsc", "ber": [1e-4, 1e-3, 1e-2]},
+}
+
+
+def test_every_builtin_loads_and_expands() -> None:
+    assert "quickstart" in builtin_names()
+    for name in builtin_names():
+        scenario, source = load_scenario(name)
+        assert source == f"built-in {name}"
+        assert expand(scenario)
+
+
+def test_grid_is_the_product_of_lists() -> None:
+    cells = expand(parse_scenario(BASE, "t"))
+    assert len(cells) == 2 * 2 * 3
+    assert {c.channel_param for c in cells} == {"ber"}
+    assert sorted({c.channel_value for c in cells}) == [1e-4, 1e-3, 1e-2]
+    assert len({c.key for c in cells}) == len(cells)
+
+
+def test_list_of_codecs_each_with_list_settings() -> None:
+    data = BASE | {"codec": [{"name": "jpeg", "quality": [50, 75]}, {"name": "webp"}]}
+    cells = expand(parse_scenario(data, "t"))
+    assert [c.codec.name for c in cells].count("webp") == 2 * 3
+
+
+def test_stream_seed_depends_on_cell_not_on_position() -> None:
+    cells = expand(parse_scenario(BASE, "t"))
+    reordered = expand(parse_scenario(BASE | {"ecc": list(reversed(BASE["ecc"]))}, "t"))
+    by_key = {c.key: c for c in reordered}
+    for cell in cells:
+        same = by_key[cell.key]
+        assert stream_seed(1, cell, 0, 2).generate_state(4).tolist() == (
+            stream_seed(1, same, 0, 2).generate_state(4).tolist()
+        )
+    assert stream_seed(1, cells[0], 0, 0).generate_state(2).tolist() != (
+        stream_seed(1, cells[0], 0, 1).generate_state(2).tolist()
+    )
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"trials": 0}, "trials"),
+    ({"colour": 1}, "colour"),
+    ({"frames": {"payload_bytes": 0}}, "frames.payload_bytes"),
+    ({"frames": {"header": "sideways"}}, "frames.header"),
+    ({"images": {"source": "folder"}}, "images"),
+])
+def test_schema_errors_name_the_field(change: dict, field: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(BASE | change, "my.yaml")
+    assert info.value.source == "my.yaml"
+    assert info.value.field == field
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"codec": {"name": "jpegg"}}, "codec.name"),
+    ({"codec": {"name": "jpeg", "qualty": 3}}, "codec.qualty"),
+    ({"ecc": [{"name": "none"}, {"name": "rs", "k": 300}]}, "ecc[1].k"),
+    ({"channel": {"name": "bsc", "ber": []}}, "channel.ber"),
+    ({"channel": {"name": "awgn", "esn0_db": 3}}, "modulation"),
+    ({"modulation": {"name": "qpsk"}}, "modulation"),
+    ({"interleaver": {"name": "block", "depth": [4, 8]}}, "interleaver"),
+])
+def test_component_errors_name_the_field(change: dict, field: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(BASE | change, "my.yaml")
+    assert info.value.field == field, str(info.value)
+    assert info.value.source == "my.yaml"
+
+
+def test_unknown_component_lists_valid_names() -> None:
+    with pytest.raises(ScenarioError, match="valid: .*jpeg"):
+        parse_scenario(BASE | {"codec": {"name": "gif"}}, "t")
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncodec: {name: jpeg\n")
+    with pytest.raises(ScenarioError, match="invalid YAML") as info:
+        load_scenario(bad)
+    assert str(bad) in str(info.value)
+    with pytest.raises(ScenarioError, match="built-ins: .*quickstart"):
+        load_scenario("no-such-builtin")
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(BASE))
+    scenario, source = load_scenario(good)
+    assert scenario.name == "t" and source == str(good)
