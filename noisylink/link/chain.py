@@ -17,7 +17,7 @@ from noisylink.codecs import CODECS, Codec
 from noisylink.link.frames import HEADER_BYTES, Frame
 from noisylink.phy.bits import bits_to_bytes, bytes_to_bits
 from noisylink.phy.channels import CHANNELS, Channel
-from noisylink.phy.ecc import ECCS, ECC
+from noisylink.phy.ecc import ECC, ECCS
 from noisylink.phy.ecc.base import n_blocks
 from noisylink.phy.interleaver import INTERLEAVERS
 from noisylink.phy.modulation import MODULATIONS

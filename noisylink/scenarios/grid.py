@@ -44,7 +44,7 @@ class Cell:
             "codec": self.codec.model_dump(mode="json"),
             "ecc": self.ecc.model_dump(mode="json"),
             "interleaver": self.interleaver.model_dump(mode="json"),
-            "modulation": None if self.modulation is None else self.modulation.model_dump(mode="json"),
+            "modulation": self.modulation.model_dump(mode="json") if self.modulation else None,
             "channel": self.channel.model_dump(mode="json"),
         }
         return json.dumps(parts, sort_keys=True, separators=(",", ":"))

@@ -20,7 +20,8 @@ BUILTIN_PACKAGE = "noisylink.scenarios.builtin"
 def builtin_names() -> list[str]:
     """Names of the scenarios that ship with noisylink."""
     folder = resources.files(BUILTIN_PACKAGE)
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    names = (p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(names)
 
 
 def _builtin_text(name: str) -> str:

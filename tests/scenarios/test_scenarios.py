@@ -88,7 +88,7 @@ def test_component_errors_name_the_field(change: dict, field: str) -> None:
 
 
 def test_unknown_component_lists_valid_names() -> None:
-    with pytest.raises(ScenarioError, match="valid: .*jpeg"):
+    with pytest.raises(ScenarioError, match=r"valid: .*jpeg"):
         parse_scenario(BASE | {"codec": {"name": "gif"}}, "t")
 
 
@@ -100,7 +100,7 @@ def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="invalid YAML") as info:
         load_scenario(bad)
     assert str(bad) in str(info.value)
-    with pytest.raises(ScenarioError, match="built-ins: .*quickstart"):
+    with pytest.raises(ScenarioError, match=r"built-ins: .*quickstart"):
         load_scenario("no-such-builtin")
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(BASE))

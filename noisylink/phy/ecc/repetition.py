@@ -1,0 +1,51 @@
+"""Repetition code: each bit sent ``n`` times in a row (the simplest code, a baseline).
+
+Soft decoding adds the copies' LLRs (the maximum-likelihood rule on a memoryless channel);
+a tie decides 0. The code cannot tell when it failed, so ``ok`` is always True.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pydantic
+from numpy.typing import NDArray
+
+from noisylink.phy.ecc.base import ECCS, Bits, LLRs, hard_decision
+from noisylink.registry import ComponentConfig
+
+LLR_LIMIT = 1e6
+
+
+class RepetitionConfig(ComponentConfig):
+    """``{name: repetition, n: 3}``: ``n`` copies of every bit (odd ``n`` avoids ties)."""
+
+    name: Literal["repetition"] = "repetition"
+    n: int = pydantic.Field(3, ge=2, le=1024)
+
+
+@ECCS.register("repetition", RepetitionConfig)
+class RepetitionCode:
+    """Rate ``1/n`` repetition code, ``k = 1``."""
+
+    def __init__(self, config: RepetitionConfig):
+        self.config = config
+        self.k = 1
+        self.n = config.n
+
+    @property
+    def rate(self) -> float:
+        return 1.0 / self.n
+
+    def encode(self, bits: Bits) -> Bits:
+        bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+        if bits.size == 0:
+            bits = np.zeros(1, dtype=np.uint8)  # one (padding) block, as pad_to_blocks would
+        return np.repeat(bits, self.n)
+
+    def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
+        llr = np.nan_to_num(np.asarray(llr, dtype=np.float64).reshape(-1, self.n), nan=0.0)
+        # Clip before summing so that infinities cannot meet as inf - inf.
+        total = np.clip(llr, -LLR_LIMIT, LLR_LIMIT).sum(axis=1)
+        return hard_decision(total), np.ones(total.size, dtype=bool)
