@@ -106,3 +106,11 @@ def test_file_errors(tmp_path: Path) -> None:
     good.write_text(yaml.safe_dump(BASE))
     scenario, source = load_scenario(good)
     assert scenario.name == "t" and source == str(good)
+
+
+def test_example_files_for_users_are_valid() -> None:
+    examples = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        scenario, _ = load_scenario(path)
+        assert expand(scenario)
