@@ -33,6 +33,7 @@ finishes (their Pillow plugins cannot return part of one).
 
 from __future__ import annotations
 
+import abc
 import io
 import re
 import struct
@@ -155,7 +156,7 @@ class Jpeg2000Config(_ClassicalConfig):
 # --- shared machinery ----------------------------------------------------------------------
 
 
-class _PillowCodec:
+class _PillowCodec(abc.ABC):
     """Encode with a Pillow writer, decode defensively; subclasses say which format and how."""
 
     pil_format: ClassVar[str]
@@ -171,9 +172,9 @@ class _PillowCodec:
 
     # encoding
 
+    @abc.abstractmethod
     def save_options(self, image: Image.Image, quality: float) -> dict[str, Any]:
         """Pillow ``save`` keyword arguments for one quality setting."""
-        raise NotImplementedError
 
     def write(self, image: Image.Image, quality: float) -> bytes:
         """The whole file for one quality setting."""
