@@ -135,5 +135,33 @@ def check(
         console.print(f"  {index:3d}  {cell.label}", highlight=False, markup=False)
 
 
+@app.command("train-prior")
+def train_prior(
+    data: Annotated[
+        list[Path], typer.Option(help="Folder of training images (repeat for several).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the diffusers-format prior to.")],
+    work_dir: Annotated[
+        Path, typer.Option(help="Checkpoints; a run resumes from here.")
+    ] = Path("noisylink-out/train-prior"),
+    steps: Annotated[int, typer.Option(help="Optimizer steps in all.")] = 20_000,
+    crop: Annotated[int, typer.Option(help="Side of the random training crops.")] = 64,
+    batch: Annotated[int, typer.Option(help="Crops per optimizer step.")] = 16,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (and export) after this long.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train the pixel-space diffusion prior the RCC codecs use (ε-prediction DDPM)."""
+    from noisylink.codecs.rcc.training import PriorRecipe, train_prior as run_training
+
+    try:
+        recipe = PriorRecipe(steps=steps, crop=crop, batch=batch)
+        run_training(recipe, data, work_dir, out, max_minutes=max_minutes, threads=threads,
+                     log=lambda line: typer.echo(line, err=True))
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m noisylink`
     sys.exit(app())

@@ -39,9 +39,10 @@ class FrameLayout:
 class LinkChain:
     """The components of one cell; builds channels per stream."""
 
-    def __init__(self, cell: Cell, frames: FramesSpec):
+    def __init__(self, cell: Cell, frames: FramesSpec, device: str = "auto"):
         self.cell = cell
         self.frames = frames
+        self.device = device
         self.ecc: ECC = ECCS.build(cell.ecc)
         self.interleaver = INTERLEAVERS.build(cell.interleaver)
         self.modulation = MODULATIONS.build(cell.modulation) if cell.modulation else None
@@ -49,7 +50,10 @@ class LinkChain:
 
     @cached_property
     def codec(self) -> Codec:
-        return CODECS.build(self.cell.codec)
+        codec = CODECS.build(self.cell.codec)
+        if hasattr(codec, "bind_device"):  # codecs with a model run on the scenario's device
+            codec.bind_device(self.device)
+        return codec
 
     def new_channel(self) -> Channel:
         """A fresh channel for one stream (its own Markov/fading state)."""

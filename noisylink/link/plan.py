@@ -28,7 +28,9 @@ class LinkPlan:
     def chain(self, cell_index: int) -> LinkChain:
         """The cell's components, built once per role."""
         if cell_index not in self._chains:
-            self._chains[cell_index] = LinkChain(self.cells[cell_index], self.scenario.frames)
+            self._chains[cell_index] = LinkChain(
+                self.cells[cell_index], self.scenario.frames, self.scenario.device
+            )
         return self._chains[cell_index]
 
     def streams(self) -> Iterator[StreamId]:

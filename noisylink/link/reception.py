@@ -9,6 +9,7 @@ shown), measure picture quality and bandwidth.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,41 +74,33 @@ class StreamReception:
                 return
         self.chunks[header.seq] = chunk
 
+    def payload(self) -> bytes:
+        """The reassembled payload (lost chunks zero-filled); counts the lost frames."""
+        lengths = self.lengths
+        self.frames_lost = len(lengths) - len(self.chunks)
+        return reassemble(self.chunks, lengths)
+
     def finish(
         self, reference: np.ndarray, image_name: str
     ) -> tuple[dict[str, Any], np.ndarray]:
         """Decode the image; its results row (cell columns excluded) and the picture shown."""
+        (outcome,) = decode_receptions([self], [reference.shape])
+        return self.row(reference, image_name, outcome), outcome.image
+
+    def row(self, reference: np.ndarray, image_name: str, outcome: DecodeOutcome) -> dict[str, Any]:
+        """The stream's results row (cell columns excluded) for a decoded picture."""
         lengths = self.lengths
         n_bits = self.start.n_bits
-        self.frames_lost = len(lengths) - len(self.chunks)
-        payload = reassemble(self.chunks, lengths)
         sent = bytes_to_bits(self.start.truth)[:n_bits]
-        got = bytes_to_bits(payload)[:n_bits]
+        got = bytes_to_bits(reassemble(self.chunks, lengths))[:n_bits]
         post_errors = int(np.count_nonzero(sent != got))
-
-        height, width, channels = reference.shape
-        started = time.perf_counter()
-        decoded = True
-        decode_error = ""
-        try:
-            if self.frames_lost == len(lengths):
-                raise DecodeError("no frame arrived")
-            image = self.chain.codec.decode(payload, n_bits, self.start.side_info)
-            if image.shape != reference.shape:
-                raise DecodeError(f"decoded shape {image.shape} != {reference.shape}")
-        except DecodeError as exc:
-            image, decoded, decode_error = gray_image(height, width, channels), False, str(exc)
-        except Exception as exc:  # a codec broke its contract: record it, keep the run going
-            image, decoded = gray_image(height, width, channels), False
-            decode_error = f"{type(exc).__name__}: {exc}"
-        decode_s = time.perf_counter() - started
-
+        height, width, _ = reference.shape
         layouts = self.layouts()
         channel_bits = sum(layout.channel_bits for layout in layouts)
         parity_bits = sum(layout.parity_bits for layout in layouts)
         bits_per_symbol = self.chain.bits_per_symbol
         pixels = height * width
-        quality = quality_metrics(reference, image)
+        quality = quality_metrics(reference, outcome.image)
         return {
             "trial": self.start.stream.trial,
             "image": image_name,
@@ -127,10 +120,75 @@ class StreamReception:
             "frames_crc_failed": self.frames_crc_failed,
             "frames_lost": self.frames_lost,
             "ecc_blocks_failed": self.ecc_blocks_failed,
-            "decoded": decoded,
-            "decode_error": decode_error,
+            "decoded": outcome.decoded,
+            "decode_error": outcome.error,
             **quality,
             "encode_s": self.start.encode_s,
             "ecc_decode_s": self.ecc_decode_s,
-            "decode_s": decode_s,
-        }, image
+            "decode_s": outcome.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class DecodeOutcome:
+    """The picture a receiver shows for one stream, and whether the codec could decode it."""
+
+    image: np.ndarray
+    decoded: bool
+    error: str
+    seconds: float
+
+
+def decode_receptions(
+    receptions: Sequence[StreamReception], shapes: Sequence[tuple[int, ...]]
+) -> list[DecodeOutcome]:
+    """Decode finished streams of one codec: in one call when it batches (``decode_batch``,
+    e.g. the trials of a diffusion codec), else one by one. A stream with nothing decodable
+    shows mid-gray; a codec that breaks its contract is recorded, never fatal."""
+    codec = receptions[0].chain.codec
+    payloads = [reception.payload() for reception in receptions]
+    outcomes: list[DecodeOutcome | None] = [None] * len(receptions)
+    batch = [
+        i for i, r in enumerate(receptions) if r.frames_lost < len(r.lengths)
+    ] if hasattr(codec, "decode_batch") and len(receptions) > 1 else []
+    if batch:
+        started = time.perf_counter()
+        try:
+            images = codec.decode_batch(
+                [(payloads[i], receptions[i].start.n_bits, receptions[i].start.side_info)
+                 for i in batch]
+            )
+        except Exception:  # fall back to one by one, which records each stream's error
+            images = None
+        seconds = (time.perf_counter() - started) / len(batch)
+        if images is not None:
+            for i, image in zip(batch, images, strict=True):
+                if image.shape == tuple(shapes[i]):
+                    outcomes[i] = DecodeOutcome(image, True, "", seconds)
+    for i, reception in enumerate(receptions):
+        if outcomes[i] is None:
+            outcomes[i] = _decode_one(reception, payloads[i], shapes[i])
+    return outcomes  # type: ignore[return-value]
+
+
+def _decode_one(
+    reception: StreamReception, payload: bytes, shape: tuple[int, ...]
+) -> DecodeOutcome:
+    height, width, channels = shape
+    started = time.perf_counter()
+    try:
+        if reception.frames_lost == len(reception.lengths):
+            raise DecodeError("no frame arrived")
+        image = reception.chain.codec.decode(
+            payload, reception.start.n_bits, reception.start.side_info
+        )
+        if image.shape != tuple(shape):
+            raise DecodeError(f"decoded shape {image.shape} != {tuple(shape)}")
+        return DecodeOutcome(image, True, "", time.perf_counter() - started)
+    except DecodeError as exc:
+        error = str(exc)
+    except Exception as exc:  # a codec broke its contract: record it, keep the run going
+        error = f"{type(exc).__name__}: {exc}"
+    return DecodeOutcome(
+        gray_image(height, width, channels), False, error, time.perf_counter() - started
+    )

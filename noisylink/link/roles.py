@@ -28,7 +28,7 @@ from noisylink.link.messages import (
     StreamStart,
 )
 from noisylink.link.plan import LinkPlan
-from noisylink.link.reception import StreamReception
+from noisylink.link.reception import StreamReception, decode_receptions
 from noisylink.phy.channels import Channel
 
 
@@ -46,6 +46,14 @@ def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded, float]
     return encoded, time.perf_counter() - started
 
 
+def _timed_encode_all(chain: LinkChain, plan: LinkPlan) -> list[tuple[Encoded, float]]:
+    """Encode every image of the plan in one batched call; each gets an equal share of time."""
+    started = time.perf_counter()
+    encoded = chain.codec.encode_batch([image.pixels for image in plan.images])
+    share = (time.perf_counter() - started) / max(1, len(encoded))
+    return [(item, share) for item in encoded]
+
+
 async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
     """Encode each image once per codec setting, then send every stream frame by frame."""
     encodes: dict[tuple[str, int], tuple[Encoded, float]] = {}
@@ -54,8 +62,12 @@ async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
         key = (chain.cell.codec.model_dump_json(), stream.image)
         if key not in encodes:
             encodes = {k: v for k, v in encodes.items() if k[0] == key[0]}
-            pixels = plan.images[stream.image].pixels
-            encodes[key] = await asyncio.to_thread(_timed_encode, chain, pixels)
+            if hasattr(chain.codec, "encode_batch"):  # all images at once, sharing codebooks
+                batch = await asyncio.to_thread(_timed_encode_all, chain, plan)
+                encodes.update({(key[0], image): done for image, done in enumerate(batch)})
+            else:
+                pixels = plan.images[stream.image].pixels
+                encodes[key] = await asyncio.to_thread(_timed_encode, chain, pixels)
         encoded, encode_s = encodes[key]
         frames = packetize(encoded.payload, plan.scenario.frames.payload_bytes, stream.wire_id)
         await outbox.put(
@@ -114,8 +126,24 @@ RowSink = Callable[[StreamId, dict[str, Any], np.ndarray], None]
 
 
 async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
-    """Decode frames as they come; at each stream's end, decode the image and emit its row."""
+    """Decode frames as they come; at each stream's end, decode the image and emit its row.
+
+    Codecs that decode in batches (``decode_batch``) get finished streams of one codec setting
+    in groups of their ``config.batch`` (the trials of a sweep go through the model together).
+    """
     streams: dict[StreamId, StreamReception] = {}
+    pending: dict[str, list[tuple[StreamId, StreamReception]]] = {}
+
+    async def emit(finished: list[tuple[StreamId, StreamReception]]) -> None:
+        sources = [plan.images[stream.image] for stream, _ in finished]
+        receptions = [reception for _, reception in finished]
+        outcomes = await asyncio.to_thread(
+            decode_receptions, receptions, [source.pixels.shape for source in sources]
+        )
+        for (stream, reception), source, outcome in zip(finished, sources, outcomes, strict=True):
+            row = await asyncio.to_thread(reception.row, source.pixels, source.name, outcome)
+            on_row(stream, row, outcome.image)
+
     while True:
         message = await inbox.get()
         if isinstance(message, StreamStart):
@@ -127,10 +155,20 @@ async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
             await asyncio.to_thread(reception.receive, message)
         elif isinstance(message, StreamEnd):
             reception = streams.pop(message.stream)
-            source = plan.images[message.stream.image]
-            row, image = await asyncio.to_thread(reception.finish, source.pixels, source.name)
-            on_row(message.stream, row, image)
+            codec = reception.chain.codec
+            if not hasattr(codec, "decode_batch"):
+                await emit([(message.stream, reception)])
+                continue
+            key = reception.chain.cell.codec.model_dump_json()
+            for other in [k for k in pending if k != key]:  # streams come codec-major
+                await emit(pending.pop(other))
+            group = pending.setdefault(key, [])
+            group.append((message.stream, reception))
+            if len(group) >= getattr(codec.config, "batch", 1):
+                await emit(pending.pop(key))
         elif isinstance(message, Finished):
+            for key in list(pending):
+                await emit(pending.pop(key))
             return
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rcc_models import tiny_pixel_prior
 
 from noisylink.codecs import CODECS, Encoded
 from noisylink.errors import DecodeError
@@ -35,10 +36,23 @@ def sample_image(height: int = 48, width: int = 40) -> np.ndarray:
     return image
 
 
+# Diffusion codecs decode with a model: here a tiny random one and a short schedule, so that
+# thousands of fuzzed decodes stay fast. What is fuzzed (bit layout, wrapping rules) is the same.
+SMALL_SETTINGS: dict[str, dict[str, Any]] = {
+    "ddcm": {"K": 100, "T": 3},
+    "turbo-ddcm": {"K": 100, "M": 5, "T": 2},
+    "robust-turbo-ddcm": {"K": 100, "M": 5, "T": 2},
+}
+
+
 @cache
 def sample(name: str) -> tuple[Any, Encoded]:
-    """The codec built from its default config, and its encoding of the sample image."""
-    codec = CODECS.build(CODECS.config({"name": name}))
+    """The codec built from its default config (small for diffusion codecs), and its encoding
+    of the sample image."""
+    settings_ = dict(SMALL_SETTINGS.get(name, {}))
+    if settings_:
+        settings_["model"] = str(tiny_pixel_prior())
+    codec = CODECS.build(CODECS.config({"name": name, **settings_}))
     return codec, codec.encode(sample_image())
 
 

@@ -1,0 +1,294 @@
+"""DDCM, Turbo-DDCM and Robust Turbo-DDCM: image codecs that send a diffusion sampler's choices.
+
+Encoder and decoder share a diffusion model, a seed and a schedule (side info). At each of the
+``T`` bit-carrying steps the encoder projects the residual ``x0 - x̂0`` onto that step's
+codebook and sends which atoms it picked (``noisylink.codecs.rcc.bitstream`` has the layouts);
+the decoder replays the sampler with them. Any bits decode to a picture: out-of-range fields
+wrap, missing bits read as zeros, duplicate atoms add.
+
+Images are encoded in batches that share each step's codebook (``encode_batch``), and many
+corrupted copies of one stream decode as one model batch (``decode_batch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import pydantic
+import torch
+from pydantic_core import PydanticCustomError
+
+from noisylink.codecs.base import CODECS, Encoded, as_hwc
+from noisylink.codecs.base import Image as ImageArray
+from noisylink.codecs.rcc.backbone import Backbone, load_backbone, resolve_torch_device
+from noisylink.codecs.rcc.bitstream import Method, bits_per_step, pack, unpack_many
+from noisylink.codecs.rcc.codebook import Codebook, best_atom, best_atoms, combine_atoms
+from noisylink.codecs.rcc.sampler import Schedule, run_sampler
+from noisylink.errors import LinkError
+from noisylink.registry import ComponentConfig
+
+__all__ = ["DdcmCodec", "RCCConfig", "RobustTurboDdcmCodec", "TurboDdcmCodec"]
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+MAX_M = 100
+
+
+class RCCConfig(ComponentConfig):
+    """Settings shared by the three codecs (all are side info the receiver knows).
+
+    Rate: give ``M`` (atoms per step; Turbo/Robust) and ``T`` (bit-carrying steps), or a
+    ``bpp`` budget from which the largest fitting ``M`` (Turbo/Robust, for the given ``T``)
+    or ``T`` (DDCM) is chosen.
+    """
+
+    model: str = pydantic.Field("bundled", description="'bundled', a local folder or a hub id")
+    K: int = pydantic.Field(4096, ge=2, le=65536, description="codebook size per step")
+    M: int | None = pydantic.Field(None, ge=1, le=MAX_M, description="atoms per step")
+    T: int | None = pydantic.Field(None, ge=1, le=1000, description="bit-carrying steps")
+    N: int = pydantic.Field(0, ge=0, le=1000, description="deterministic steps after them")
+    seed: int = pydantic.Field(0, ge=0)
+    bpp: float | None = pydantic.Field(None, gt=0, le=64, allow_inf_nan=False)
+    chunk_atoms: int = pydantic.Field(8, ge=1, le=4096, description="atoms per codebook chunk")
+    batch: int = pydantic.Field(8, ge=1, description="images per encode/decode model batch")
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+    def params(self) -> dict[str, Any]:
+        """Settings other than the name, leaving out unset rate fields."""
+        return {key: value for key, value in super().params().items() if value is not None}
+
+
+class DdcmConfig(RCCConfig):
+    """DDCM: one atom per step; ``T`` steps (default 100) or a ``bpp`` budget."""
+
+    @pydantic.model_validator(mode="after")
+    def _rate(self) -> Self:
+        if self.M not in (None, 1):
+            raise PydanticCustomError("ddcm_m", "DDCM sends one atom per step: leave M out")
+        if self.T is not None and self.bpp is not None:
+            raise PydanticCustomError("t_xor_bpp", "set either 'T' or 'bpp', not both")
+        return self
+
+
+class TurboConfig(RCCConfig):
+    """Turbo/Robust: ``M`` atoms per step (default 10) or a ``bpp`` budget; ``T`` default 20."""
+
+    @pydantic.model_validator(mode="after")
+    def _rate(self) -> Self:
+        if self.M is not None and self.bpp is not None:
+            raise PydanticCustomError("m_xor_bpp", "set either 'M' or 'bpp', not both")
+        if self.M is not None and self.M > self.K:
+            raise PydanticCustomError("m_le_k", "M must not exceed K")
+        return self
+
+
+class _RCCCodec:
+    """Shared machinery; subclasses set the method."""
+
+    method: ClassVar[Method]
+    default_T: ClassVar[int]
+
+    def __init__(self, config: RCCConfig):
+        self.config = config
+        self.device = "auto"
+
+    def bind_device(self, device: str) -> None:
+        """Run the model on the scenario's device ("auto", "cpu", "cuda")."""
+        self.device = device
+
+    @cached_property
+    def backbone(self) -> Backbone:
+        return load_backbone(
+            self.config.model, resolve_torch_device(self.device), DTYPES[self.config.dtype]
+        )
+
+    # --- rate -------------------------------------------------------------------------------
+
+    def rate(self, height: int, width: int) -> tuple[int, int]:
+        """(M, T) for an image of this size: as configured, or fitted to the bpp budget."""
+        config = self.config
+        budget = None if config.bpp is None else config.bpp * height * width
+        if self.method == "ddcm":
+            if budget is None:
+                return 1, config.T or self.default_T
+            T = int(budget // bits_per_step("ddcm", config.K, 1))
+            if T < 1:
+                raise self._budget_error(height, width, bits_per_step("ddcm", config.K, 1))
+            return 1, min(T, 1000)
+        T = config.T or self.default_T
+        if budget is None:
+            return config.M or 10, T
+        fitting = [
+            m for m in range(1, min(MAX_M, config.K) + 1)
+            if T * bits_per_step(self.method, config.K, m) <= budget
+        ]
+        if not fitting:
+            raise self._budget_error(height, width, T * bits_per_step(self.method, config.K, 1))
+        return max(fitting), T
+
+    def _budget_error(self, height: int, width: int, smallest_bits: int) -> LinkError:
+        return LinkError(
+            f"{self.config.name} cannot meet bpp={self.config.bpp} on a {width}x{height} image "
+            f"with K={self.config.K}: its smallest stream is {smallest_bits} bits "
+            f"({smallest_bits / (height * width):.4f} bpp)",
+            stage="encode",
+        )
+
+    def side_info(self, height: int, width: int, channels: int) -> dict[str, Any]:
+        M, T = self.rate(height, width)
+        config = self.config
+        return {
+            "height": height, "width": width, "channels": channels, "method": self.method,
+            "model": config.model, "K": config.K, "M": M, "T": T, "N": config.N,
+            "seed": config.seed, "chunk_atoms": config.chunk_atoms,
+        }
+
+    # --- encode -----------------------------------------------------------------------------
+
+    def encode(self, image: ImageArray) -> Encoded:
+        return self.encode_batch([image])[0]
+
+    def encode_batch(self, images: Sequence[ImageArray]) -> list[Encoded]:
+        """Encode several images; those of one size share each step's codebook."""
+        encoded, _ = self.encode_with_reconstructions(images)
+        return encoded
+
+    def encode_with_reconstructions(
+        self, images: Sequence[ImageArray]
+    ) -> tuple[list[Encoded], list[ImageArray]]:
+        """The streams and the pictures the decoder will show when no bit is corrupted."""
+        images = [as_hwc(image) for image in images]
+        results: list[tuple[Encoded, ImageArray] | None] = [None] * len(images)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(index)
+        for shape, members in by_shape.items():
+            info = self.side_info(*shape)
+            for start in range(0, len(members), self.config.batch):
+                group = members[start : start + self.config.batch]
+                streams, pictures = self._encode_group([images[i] for i in group], info)
+                for index, payload, picture in zip(group, streams, pictures, strict=True):
+                    n_bits = info["T"] * bits_per_step(self.method, info["K"], info["M"])
+                    results[index] = (Encoded(payload, n_bits, info), picture)
+        return [r[0] for r in results], [r[1] for r in results]  # type: ignore[index]
+
+    def _encode_group(
+        self, images: Sequence[ImageArray], info: Mapping[str, Any]
+    ) -> tuple[list[bytes], list[ImageArray]]:
+        backbone = self.backbone
+        height, width, M, T = info["height"], info["width"], info["M"], info["T"]
+        shape = backbone.sample_shape(height, width)
+        target = backbone.to_sample(_to_model_input(images).to(backbone.device))
+        codebook = self.codebook(shape)
+        chosen_index = np.zeros((len(images), T, M), dtype=np.int64)
+        chosen_sign = np.ones((len(images), T, M), dtype=np.int8)
+
+        def choose_noise(step: int, x0_hat: torch.Tensor) -> torch.Tensor:
+            residual = (target - x0_hat).flatten(1).float().cpu()
+            if self.method == "ddcm":
+                index, sign = best_atom(codebook, step, residual), np.ones((len(images), 1))
+            else:
+                index, sign = best_atoms(codebook, step, residual, M)
+            chosen_index[:, step], chosen_sign[:, step] = index, sign
+            return self._noise(codebook, step, index, chosen_sign[:, step])
+
+        final = run_sampler(backbone, self.schedule(T), self.config.seed, len(images), shape,
+                            choose_noise)
+        payloads = [
+            pack(self.method, self.config.K, chosen_index[b], chosen_sign[b])
+            for b in range(len(images))
+        ]
+        return payloads, _to_images(backbone.from_sample(final), info["channels"])
+
+    # --- decode -----------------------------------------------------------------------------
+
+    def decode(self, payload: bytes, n_bits: int, side_info: Mapping[str, Any]) -> ImageArray:
+        return self.decode_batch([(payload, n_bits, side_info)])[0]
+
+    def decode_batch(
+        self, streams: Sequence[tuple[bytes, int, Mapping[str, Any]]]
+    ) -> list[ImageArray]:
+        """Decode many (possibly corrupted) streams; those with the same side info go through
+        the model together, ``batch`` at a time. Never raises on corrupted bits."""
+        pictures: list[ImageArray | None] = [None] * len(streams)
+        groups: dict[tuple, list[int]] = {}
+        for index, (_, _, info) in enumerate(streams):
+            groups.setdefault(tuple(sorted(info.items())), []).append(index)
+        for members in groups.values():
+            info = streams[members[0]][2]
+            for start in range(0, len(members), self.config.batch):
+                group = members[start : start + self.config.batch]
+                decoded = self._decode_group([streams[i][0] for i in group], info)
+                for index, picture in zip(group, decoded, strict=True):
+                    pictures[index] = picture
+        return pictures  # type: ignore[return-value]
+
+    def _decode_group(self, payloads: Sequence[bytes], info: Mapping[str, Any]) -> list[ImageArray]:
+        backbone = self.backbone
+        K, M, T = info["K"], info["M"], info["T"]
+        shape = backbone.sample_shape(info["height"], info["width"])
+        codebook = self.codebook(shape)
+        indices, signs = unpack_many(self.method, K, M, T, payloads)
+
+        def choose_noise(step: int, x0_hat: torch.Tensor) -> torch.Tensor:
+            return self._noise(codebook, step, indices[:, step], signs[:, step])
+
+        final = run_sampler(backbone, self.schedule(T), self.config.seed, len(payloads), shape,
+                            choose_noise)
+        return _to_images(backbone.from_sample(final), info["channels"])
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def codebook(self, shape: tuple[int, int, int]) -> Codebook:
+        dim = int(np.prod(shape))
+        return Codebook(self.config.seed, self.config.K, dim, self.config.chunk_atoms)
+
+    def schedule(self, T: int) -> Schedule:
+        return Schedule.linspace(self.backbone.train_timesteps, T, self.config.N)
+
+    def _noise(
+        self, codebook: Codebook, step: int, index: np.ndarray, sign: np.ndarray
+    ) -> torch.Tensor:
+        atoms = codebook.atoms(step, index)  # [B, M, D]
+        return combine_atoms(atoms, np.asarray(sign), rescale=self.method != "ddcm")
+
+
+def _to_model_input(images: Sequence[ImageArray]) -> torch.Tensor:
+    """uint8 HWC images (gray or RGB) as a float batch in [-1, 1], RGB, NCHW."""
+    array = np.stack([np.repeat(i, 3, axis=2) if i.shape[2] == 1 else i for i in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def _to_images(samples: torch.Tensor, channels: int) -> list[ImageArray]:
+    """A float batch in [-1, 1] back to uint8 HWC images with the given channel count."""
+    pixels = samples.float().cpu().clamp(-1, 1).add(1).mul(127.5).round()
+    if channels == 1:
+        pixels = pixels.mean(dim=1, keepdim=True).round()
+    array = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return [np.ascontiguousarray(a) for a in array]
+
+
+@CODECS.register("ddcm", DdcmConfig)
+class DdcmCodec(_RCCCodec):
+    """DDCM: at each step the single atom best aligned with the residual."""
+
+    method = "ddcm"
+    default_T = 100
+
+
+@CODECS.register("turbo-ddcm", TurboConfig)
+class TurboDdcmCodec(_RCCCodec):
+    """Turbo-DDCM: M signed atoms per step, their set sent as one combinatorial rank."""
+
+    method = "turbo"
+    default_T = 20
+
+
+@CODECS.register("robust-turbo-ddcm", TurboConfig)
+class RobustTurboDdcmCodec(_RCCCodec):
+    """Robust Turbo-DDCM: the same choice, each atom index and sign sent on its own."""
+
+    method = "robust"
+    default_T = 20

@@ -1,0 +1,95 @@
+"""The reverse diffusion sampler the RCC codecs steer, shared by encoder and decoder.
+
+The schedule has ``T + N + 1`` timesteps evenly spaced over the training range (diffusers'
+``"linspace"`` spacing), from the noisiest down to 0. The first ``T`` transitions are ancestral
+(η = 1) and inject a codebook noise chosen by the encoder: they carry the bits. The next ``N``
+are deterministic DDIM (η = 0). The last timestep returns the model's x̂0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from noisylink.codecs.rcc.backbone import Backbone
+from noisylink.codecs.rcc.codebook import start_noise
+
+# Given the step index, x̂0 and the flattened sample dimension, return the noise to inject
+# ([B, D] on the CPU), or None for a deterministic step.
+NoiseChoice = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Timesteps of one sampler run, noisiest first; the first ``bit_steps`` carry bits."""
+
+    timesteps: tuple[int, ...]
+    bit_steps: int
+
+    @classmethod
+    def linspace(cls, train_timesteps: int, T: int, N: int) -> Schedule:
+        points = np.linspace(0, train_timesteps - 1, T + N + 1).round().astype(int)[::-1]
+        return cls(tuple(int(t) for t in points), T)
+
+    @property
+    def model_evaluations(self) -> int:
+        return len(self.timesteps)
+
+
+def predict_x0(
+    backbone: Backbone, x_t: torch.Tensor, t: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's (x̂0, ε̂) at timestep ``t``; in pixel space x̂0 is clamped to [-1, 1] and ε̂
+    recomputed from it."""
+    output = backbone.model_output(x_t, t)
+    alpha = float(backbone.alphas_cumprod[t])
+    a, s = alpha**0.5, (1 - alpha) ** 0.5
+    if backbone.prediction_type == "v_prediction":
+        x0 = a * x_t - s * output
+        eps = a * output + s * x_t
+    else:
+        x0 = (x_t - s * output) / a
+        eps = output
+    if backbone.clamp_x0:
+        x0 = x0.clamp(-1.0, 1.0)
+        eps = (x_t - a * x0) / s
+    return x0, eps
+
+
+def reverse_step(
+    x0: torch.Tensor, eps: torch.Tensor, alpha: float, alpha_next: float, z: torch.Tensor | None
+) -> torch.Tensor:
+    """One move from ``t`` to ``t'``: ancestral with the given noise, or DDIM when ``z`` is None."""
+    if z is None:
+        variance = 0.0
+    else:
+        variance = (1 - alpha_next) / (1 - alpha) * (1 - alpha / alpha_next)
+    direction = max(0.0, 1 - alpha_next - variance) ** 0.5
+    x_next = alpha_next**0.5 * x0 + direction * eps
+    if z is not None:
+        x_next = x_next + variance**0.5 * z.reshape(x0.shape).to(x0.device, x0.dtype)
+    return x_next
+
+
+def run_sampler(
+    backbone: Backbone,
+    schedule: Schedule,
+    seed: int,
+    batch: int,
+    sample_shape: tuple[int, int, int],
+    choose_noise: NoiseChoice,
+) -> torch.Tensor:
+    """Run the sampler for a batch; ``choose_noise(step, x0_hat)`` supplies each bit step's
+    noise. Returns the final x̂0 in sample space."""
+    x = start_noise(seed, sample_shape).to(backbone.device).expand(batch, *sample_shape)
+    alphas = backbone.alphas_cumprod
+    timesteps = schedule.timesteps
+    for step, t in enumerate(timesteps[:-1]):
+        x0, eps = predict_x0(backbone, x, t)
+        z = choose_noise(step, x0) if step < schedule.bit_steps else None
+        x = reverse_step(x0, eps, float(alphas[t]), float(alphas[timesteps[step + 1]]), z)
+    x0, _ = predict_x0(backbone, x, timesteps[-1])
+    return x0
