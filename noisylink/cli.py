@@ -153,7 +153,8 @@ def train_prior(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
     """Train the pixel-space diffusion prior the RCC codecs use (ε-prediction DDPM)."""
-    from noisylink.codecs.rcc.training import PriorRecipe, train_prior as run_training
+    from noisylink.codecs.rcc.training import PriorRecipe
+    from noisylink.codecs.rcc.training import train_prior as run_training
 
     try:
         recipe = PriorRecipe(steps=steps, crop=crop, batch=batch)
@@ -161,6 +162,31 @@ def train_prior(
                      log=lambda line: typer.echo(line, err=True))
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("eval-prior")
+def eval_prior(
+    data: Annotated[Path, typer.Option(help="Folder of evaluation images.")],
+    model: Annotated[str, typer.Option(help="'bundled', a local folder or a hub id.")] = "bundled",
+    timesteps: Annotated[str, typer.Option(help="Comma-separated timesteps.")] = "100,300,500,700",
+    crop: Annotated[int, typer.Option(help="Center crop side (a multiple of 8).")] = 256,
+) -> None:
+    """Denoising quality of a pixel prior: mean PSNR of its one-step x̂0 at each timestep."""
+    from noisylink.codecs.rcc.backbone import load_backbone
+    from noisylink.codecs.rcc.training import load_eval_images, x0_psnr
+
+    try:
+        steps = [int(t) for t in timesteps.split(",")]
+        backbone = load_backbone(model)
+        pictures = load_eval_images(data, crop)
+        result = x0_psnr(backbone, pictures, steps)
+    except ValueError as exc:
+        raise fail(f"--timesteps: {exc}") from None
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"x0 PSNR of {model} on {len(pictures)} images from {data} ({crop}x{crop} crops)")
+    for t, value in result.items():
+        typer.echo(f"t={t}: {value:.2f} dB")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m noisylink`

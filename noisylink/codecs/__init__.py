@@ -1,7 +1,7 @@
 """Image codecs behind one contract (see ``noisylink.codecs.base``)."""
 
 from noisylink.codecs import classical  # noqa: F401
-from noisylink.codecs.rcc import codecs as rcc_codecs  # noqa: F401
 from noisylink.codecs.base import CODECS, Codec, Encoded, as_hwc, gray_image
+from noisylink.codecs.rcc import codecs as rcc_codecs  # noqa: F401
 
 __all__ = ["CODECS", "Codec", "Encoded", "as_hwc", "gray_image"]

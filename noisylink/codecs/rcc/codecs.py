@@ -88,7 +88,7 @@ class _RCCCodec:
     """Shared machinery; subclasses set the method."""
 
     method: ClassVar[Method]
-    default_T: ClassVar[int]
+    default_steps: ClassVar[int]
 
     def __init__(self, config: RCCConfig):
         self.config = config
@@ -112,12 +112,12 @@ class _RCCCodec:
         budget = None if config.bpp is None else config.bpp * height * width
         if self.method == "ddcm":
             if budget is None:
-                return 1, config.T or self.default_T
+                return 1, config.T or self.default_steps
             T = int(budget // bits_per_step("ddcm", config.K, 1))
             if T < 1:
                 raise self._budget_error(height, width, bits_per_step("ddcm", config.K, 1))
             return 1, min(T, 1000)
-        T = config.T or self.default_T
+        T = config.T or self.default_steps
         if budget is None:
             return config.M or 10, T
         fitting = [
@@ -275,7 +275,7 @@ class DdcmCodec(_RCCCodec):
     """DDCM: at each step the single atom best aligned with the residual."""
 
     method = "ddcm"
-    default_T = 100
+    default_steps = 100
 
 
 @CODECS.register("turbo-ddcm", TurboConfig)
@@ -283,7 +283,7 @@ class TurboDdcmCodec(_RCCCodec):
     """Turbo-DDCM: M signed atoms per step, their set sent as one combinatorial rank."""
 
     method = "turbo"
-    default_T = 20
+    default_steps = 20
 
 
 @CODECS.register("robust-turbo-ddcm", TurboConfig)
@@ -291,4 +291,4 @@ class RobustTurboDdcmCodec(_RCCCodec):
     """Robust Turbo-DDCM: the same choice, each atom index and sign sent on its own."""
 
     method = "robust"
-    default_T = 20
+    default_steps = 20

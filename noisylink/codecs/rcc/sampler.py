@@ -63,10 +63,7 @@ def reverse_step(
     x0: torch.Tensor, eps: torch.Tensor, alpha: float, alpha_next: float, z: torch.Tensor | None
 ) -> torch.Tensor:
     """One move from ``t`` to ``t'``: ancestral with the given noise, or DDIM when ``z`` is None."""
-    if z is None:
-        variance = 0.0
-    else:
-        variance = (1 - alpha_next) / (1 - alpha) * (1 - alpha / alpha_next)
+    variance = 0.0 if z is None else (1 - alpha_next) / (1 - alpha) * (1 - alpha / alpha_next)
     direction = max(0.0, 1 - alpha_next - variance) ** 0.5
     x_next = alpha_next**0.5 * x0 + direction * eps
     if z is not None:

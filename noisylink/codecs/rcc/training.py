@@ -192,22 +192,36 @@ def train_prior(
     return step
 
 
-def x0_psnr(unet, scheduler, images: Sequence[np.ndarray], timesteps: Sequence[int], seed: int = 0):
-    """Mean PSNR (dB) of the model's one-step x̂0 estimate at each timestep, over the images."""
+def load_eval_images(folder: Path, crop: int) -> list[np.ndarray]:
+    """The folder's images as RGB, center-cropped to ``crop`` (smaller ones are skipped)."""
+    images = []
+    for image in load_training_images([folder], crop):
+        top = (image.shape[0] - crop) // 2
+        left = (image.shape[1] - crop) // 2
+        images.append(image[top : top + crop, left : left + crop])
+    return images
+
+
+def x0_psnr(
+    backbone, images: Sequence[np.ndarray], timesteps: Sequence[int], seed: int = 0
+) -> dict[int, float]:
+    """Mean PSNR (dB) of a pixel backbone's one-step x̂0 estimate at each timestep."""
+    from noisylink.codecs.rcc.sampler import predict_x0
+
     generator = torch.Generator().manual_seed(seed)
-    alphas = scheduler.alphas_cumprod
+    alphas = backbone.alphas_cumprod
     result = {}
     for t in timesteps:
+        if not 0 <= t < backbone.train_timesteps:
+            raise NoisylinkError(f"timestep {t} is outside 0..{backbone.train_timesteps - 1}")
         values = []
         for image in images:
-            x0 = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+            x0 = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
             noise = torch.randn(x0.shape, generator=generator)
-            a = alphas[t]
-            xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-            with torch.no_grad():
-                eps = unet(xt, torch.tensor([t])).sample
-            x0_hat = ((xt - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
-            mse = ((x0_hat - x0) / 2).pow(2).mean().item()
+            alpha = float(alphas[t])
+            xt = alpha**0.5 * x0 + (1 - alpha) ** 0.5 * noise
+            x0_hat, _ = predict_x0(backbone, xt.to(backbone.device), t)
+            mse = ((x0_hat.cpu() - x0) / 2).pow(2).mean().item()
             values.append(10 * math.log10(1 / max(mse, 1e-10)))
         result[t] = float(np.mean(values))
     return result
