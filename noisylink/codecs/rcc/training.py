@@ -216,7 +216,8 @@ def x0_psnr(
             raise NoisylinkError(f"timestep {t} is outside 0..{backbone.train_timesteps - 1}")
         values = []
         for image in images:
-            x0 = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+            pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None]
+            x0 = pixels.float().div(127.5).sub(1.0)
             noise = torch.randn(x0.shape, generator=generator)
             alpha = float(alphas[t])
             xt = alpha**0.5 * x0 + (1 - alpha) ** 0.5 * noise
