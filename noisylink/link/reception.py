@@ -148,8 +148,9 @@ def decode_receptions(
     codec = receptions[0].chain.codec
     payloads = [reception.payload() for reception in receptions]
     outcomes: list[DecodeOutcome | None] = [None] * len(receptions)
+    always = getattr(codec, "always_decodable", False)
     batch = [
-        i for i, r in enumerate(receptions) if r.frames_lost < len(r.lengths)
+        i for i, r in enumerate(receptions) if always or r.frames_lost < len(r.lengths)
     ] if hasattr(codec, "decode_batch") and len(receptions) > 1 else []
     if batch:
         started = time.perf_counter()
@@ -177,7 +178,8 @@ def _decode_one(
     height, width, channels = shape
     started = time.perf_counter()
     try:
-        if reception.frames_lost == len(reception.lengths):
+        always = getattr(reception.chain.codec, "always_decodable", False)
+        if reception.frames_lost == len(reception.lengths) and not always:
             raise DecodeError("no frame arrived")
         image = reception.chain.codec.decode(
             payload, reception.start.n_bits, reception.start.side_info

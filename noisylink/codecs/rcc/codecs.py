@@ -26,7 +26,7 @@ from noisylink.codecs.base import Image as ImageArray
 from noisylink.codecs.rcc.backbone import Backbone, load_backbone, resolve_torch_device
 from noisylink.codecs.rcc.bitstream import Method, bits_per_step, pack, unpack_many
 from noisylink.codecs.rcc.codebook import Codebook, best_atom, best_atoms, combine_atoms
-from noisylink.codecs.rcc.sampler import Schedule, run_sampler
+from noisylink.codecs.rcc.sampler import Schedule, in_fixed_batches, run_sampler
 from noisylink.errors import LinkError
 from noisylink.registry import ComponentConfig
 
@@ -89,6 +89,7 @@ class _RCCCodec:
 
     method: ClassVar[Method]
     default_steps: ClassVar[int]
+    always_decodable: ClassVar[bool] = True  # even with every frame lost: its bits read as 0
 
     def __init__(self, config: RCCConfig):
         self.config = config
@@ -195,12 +196,12 @@ class _RCCCodec:
             return self._noise(codebook, step, index, chosen_sign[:, step])
 
         final = run_sampler(backbone, self.schedule(T), self.config.seed, len(images), shape,
-                            choose_noise)
+                            choose_noise, self.call_batch)
         payloads = [
             pack(self.method, self.config.K, chosen_index[b], chosen_sign[b])
             for b in range(len(images))
         ]
-        return payloads, _to_images(backbone.from_sample(final), info["channels"])
+        return payloads, self._pictures(final, info["channels"])
 
     # --- decode -----------------------------------------------------------------------------
 
@@ -227,19 +228,30 @@ class _RCCCodec:
 
     def _decode_group(self, payloads: Sequence[bytes], info: Mapping[str, Any]) -> list[ImageArray]:
         backbone = self.backbone
-        K, M, T = info["K"], info["M"], info["T"]
+        K, M, T, seed = info["K"], info["M"], info["T"], info["seed"]
         shape = backbone.sample_shape(info["height"], info["width"])
-        codebook = self.codebook(shape)
+        codebook = Codebook(seed, K, int(np.prod(shape)), info["chunk_atoms"])
         indices, signs = unpack_many(self.method, K, M, T, payloads)
 
         def choose_noise(step: int, x0_hat: torch.Tensor) -> torch.Tensor:
             return self._noise(codebook, step, indices[:, step], signs[:, step])
 
-        final = run_sampler(backbone, self.schedule(T), self.config.seed, len(payloads), shape,
-                            choose_noise)
-        return _to_images(backbone.from_sample(final), info["channels"])
+        schedule = Schedule.linspace(backbone.train_timesteps, T, info["N"])
+        final = run_sampler(backbone, schedule, seed, len(payloads), shape, choose_noise,
+                            self.call_batch)
+        return self._pictures(final, info["channels"])
 
     # --- shared -----------------------------------------------------------------------------
+
+    @property
+    def call_batch(self) -> int:
+        """Samples per model call, the same at both ends: one on a CPU (where batching buys
+        nothing), ``batch`` on a GPU (the last call padded)."""
+        return 1 if self.backbone.device.type == "cpu" else self.config.batch
+
+    def _pictures(self, final: torch.Tensor, channels: int) -> list[ImageArray]:
+        decoded = in_fixed_batches(self.backbone.from_sample, final, self.call_batch)
+        return _to_images(decoded, channels)
 
     def codebook(self, shape: tuple[int, int, int]) -> Codebook:
         dim = int(np.prod(shape))

@@ -39,12 +39,30 @@ class Schedule:
         return len(self.timesteps)
 
 
+def in_fixed_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int):
+    """``fn`` applied to ``x`` in calls of exactly ``size`` samples (the last padded).
+
+    Float kernels (GEMM, group norm) pick different blockings for different batch sizes, so a
+    sample's output would otherwise depend on how many samples share the call. Encoder and
+    decoder batch differently (all images vs the trials of one stream); fixed-size calls keep
+    the decoder's picture bit-exact to the encoder's reconstruction.
+    """
+    outputs = []
+    for start in range(0, x.shape[0], size):
+        part = x[start : start + size]
+        count = part.shape[0]
+        if count < size:
+            part = torch.cat([part, part[-1:].expand(size - count, *part.shape[1:])])
+        outputs.append(fn(part)[:count])
+    return torch.cat(outputs)
+
+
 def predict_x0(
-    backbone: Backbone, x_t: torch.Tensor, t: int
+    backbone: Backbone, x_t: torch.Tensor, t: int, call_batch: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's (x̂0, ε̂) at timestep ``t``; in pixel space x̂0 is clamped to [-1, 1] and ε̂
-    recomputed from it."""
-    output = backbone.model_output(x_t, t)
+    """The model's (x̂0, ε̂) at timestep ``t``, evaluated ``call_batch`` samples per call; in
+    pixel space x̂0 is clamped to [-1, 1] and ε̂ recomputed from it."""
+    output = in_fixed_batches(lambda part: backbone.model_output(part, t), x_t, call_batch)
     alpha = float(backbone.alphas_cumprod[t])
     a, s = alpha**0.5, (1 - alpha) ** 0.5
     if backbone.prediction_type == "v_prediction":
@@ -78,6 +96,7 @@ def run_sampler(
     batch: int,
     sample_shape: tuple[int, int, int],
     choose_noise: NoiseChoice,
+    call_batch: int = 1,
 ) -> torch.Tensor:
     """Run the sampler for a batch; ``choose_noise(step, x0_hat)`` supplies each bit step's
     noise. Returns the final x̂0 in sample space."""
@@ -85,8 +104,8 @@ def run_sampler(
     alphas = backbone.alphas_cumprod
     timesteps = schedule.timesteps
     for step, t in enumerate(timesteps[:-1]):
-        x0, eps = predict_x0(backbone, x, t)
+        x0, eps = predict_x0(backbone, x, t, call_batch)
         z = choose_noise(step, x0) if step < schedule.bit_steps else None
         x = reverse_step(x0, eps, float(alphas[t]), float(alphas[timesteps[step + 1]]), z)
-    x0, _ = predict_x0(backbone, x, timesteps[-1])
+    x0, _ = predict_x0(backbone, x, timesteps[-1], call_batch)
     return x0
