@@ -91,6 +91,11 @@ def random_crops(
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
+def _without_steps(recipe: dict) -> dict:
+    """A recipe minus its step count: a run may be resumed to train for longer."""
+    return {key: value for key, value in recipe.items() if key != "steps"}
+
+
 def export_prior(unet: torch.nn.Module, scheduler, folder: Path) -> None:
     """Write weights (fp16 safetensors) and scheduler in the diffusers folder layout."""
     from diffusers.utils import logging as diffusers_logging
@@ -131,7 +136,7 @@ def train_prior(
     step = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
-        if state["recipe"] != recipe.model_dump(mode="json"):
+        if _without_steps(state["recipe"]) != _without_steps(recipe.model_dump(mode="json")):
             raise NoisylinkError(f"{checkpoint} was made with another recipe; use a new --work-dir")
         unet.load_state_dict(state["unet"])
         ema.load_state_dict(state["ema"])
