@@ -59,6 +59,12 @@ class RCCConfig(ComponentConfig):
         """Settings other than the name, leaving out unset rate fields."""
         return {key: value for key, value in super().params().items() if value is not None}
 
+    def label(self) -> str:
+        """Short label: the settings that differ from their defaults, e.g. ``ddcm(K=4096,T=30)``."""
+        changed = self.model_dump(exclude={"name"}, exclude_defaults=True, mode="json")
+        inner = ",".join(f"{key}={value}" for key, value in changed.items())
+        return f"{self.name}({inner})" if inner else self.name
+
 
 class DdcmConfig(RCCConfig):
     """DDCM: one atom per step; ``T`` steps (default 100) or a ``bpp`` budget."""
