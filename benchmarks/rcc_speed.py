@@ -8,8 +8,8 @@ For 128x128 images and K = 4096 (Turbo-DDCM, M = 10), prints:
   (throughput ratio), target at least 4 on CPU;
 - decode over its irreducible cost (the model evaluations plus regenerating only the chunks
   holding the chosen atoms), target at most 1.3;
-- decoding 8 corrupted copies of one stream as one batch over 8 sequential decodes
-  (throughput ratio), target at least 1.5 on CPU;
+- decoding 8 corrupted copies of one stream (BSC at BER 1e-4, 1e-3, 1e-2) as one batch over
+  8 sequential decodes (throughput ratio), target at least 1.5 on CPU;
 - peak memory of encoding one 256x256 image with K = 16384 (in a fresh process), target under
   4 GB: the codebook is never held whole.
 
@@ -131,21 +131,23 @@ def main() -> None:
 
     encoded = codec.encode(pictures[0])
     rng = np.random.default_rng(0)
-    copies = [corrupt(encoded.payload, 1e-3, rng) for _ in range(batch)]
-    streams = [(c, encoded.n_bits, encoded.side_info) for c in copies]
-    decode_one = best_of(2, lambda: codec.decode(*streams[0]))
     from noisylink.codecs.rcc.bitstream import unpack_many
 
-    indices, _ = unpack_many("turbo", K, M, T, [copies[0]])
-    regen_one = regeneration(codebook, indices)
-    print(f"decode 1 stream: {decode_one:.2f} s; model evaluations {evals_one:.2f} s + "
-          f"regenerating its chunks {regen_one:.2f} s; ratio "
-          f"{decode_one / (evals_one + regen_one):.2f} (target <= 1.3)")
-
-    sequential = sum(best_of(1, lambda s=s: codec.decode(*s)) for s in streams)
-    batched = best_of(1, lambda: codec.decode_batch(streams))
-    print(f"decode {batch} corrupted copies (BER 1e-3): one by one {sequential:.2f} s, as one "
-          f"batch {batched:.2f} s; throughput ratio {sequential / batched:.2f} (target >= 1.5)")
+    for ber in (1e-4, 1e-3, 1e-2):
+        copies = [corrupt(encoded.payload, ber, rng) for _ in range(batch)]
+        streams = [(c, encoded.n_bits, encoded.side_info) for c in copies]
+        if ber == 1e-3:
+            decode_one = best_of(2, lambda s=streams[0]: codec.decode(*s))
+            indices, _ = unpack_many("turbo", K, M, T, [copies[0]])
+            regen_one = regeneration(codebook, indices)
+            print(f"decode 1 stream: {decode_one:.2f} s; model evaluations {evals_one:.2f} s + "
+                  f"regenerating its chunks {regen_one:.2f} s; ratio "
+                  f"{decode_one / (evals_one + regen_one):.2f} (target <= 1.3)")
+        sequential = sum(best_of(1, lambda s=s: codec.decode(*s)) for s in streams)
+        batched = best_of(1, lambda s=streams: codec.decode_batch(s))
+        print(f"decode {batch} corrupted copies (BER {ber:g}, {encoded.n_bits} bits): one by one "
+              f"{sequential:.2f} s, as one batch {batched:.2f} s; throughput ratio "
+              f"{sequential / batched:.2f} (target >= 1.5)")
 
     child = subprocess.run(
         [sys.executable, __file__, "--memory-child", "--model", args.model],

@@ -28,6 +28,7 @@ from noisylink.codecs.base import Encoded
 from noisylink.codecs.rcc.bitstream import unpack
 from noisylink.codecs.rcc.codebook import Codebook, best_atom, best_atoms
 from noisylink.codecs.rcc.codecs import DdcmCodec, RobustTurboDdcmCodec, TurboDdcmCodec
+from noisylink.codecs.rcc.sampler import shared_prefixes
 from noisylink.errors import LinkError, ScenarioError
 from noisylink.link.runner import build_plan, run_scenario
 from noisylink.metrics import psnr
@@ -498,3 +499,42 @@ def test_turbo_ddcm_through_the_link(tmp_path: Path, monkeypatch: pytest.MonkeyP
     bits = 3 * (ceil_log2(math.comb(64, 4)) + 4)
     assert all(row["source_bits"] == bits for row in rows)
     assert all(row["bpp_source"] == bits / (32 * 32) for row in rows)
+
+
+# ---- shared trajectories of a sweep's trials -------------------------------------------------
+
+
+def test_shared_prefixes_map_rows_to_their_first_twin() -> None:
+    choices = np.array(
+        [[[1], [2], [3]], [[1], [5], [3]], [[1], [2], [3]], [[4], [2], [3]]], dtype=np.int64
+    )
+    same_as = shared_prefixes(choices, 5)
+    assert same_as[0].tolist() == [0, 0, 0, 0]  # nothing chosen yet: one trajectory
+    assert same_as[1].tolist() == [0, 0, 0, 3]  # row 3 left at step 0
+    assert same_as[2].tolist() == [0, 1, 0, 3]  # row 1 left at step 1
+    assert same_as[3].tolist() == same_as[4].tolist() == [0, 1, 0, 3]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identical_copies_cost_one_decode(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies run the model only where their trajectories differ."""
+    codec = small_codec(name)
+    encoded = codec.encode(picture(2, 16, 16))
+    calls: list[int] = []
+    original = type(codec.backbone).model_output
+
+    def counting(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        calls.append(x.shape[0])
+        return original(self, x, t)
+
+    monkeypatch.setattr(type(codec.backbone), "model_output", counting)
+    codec.decode(encoded.payload, encoded.n_bits, encoded.side_info)
+    alone = sum(calls)
+    calls.clear()
+    stream = (encoded.payload, encoded.n_bits, encoded.side_info)
+    codec.decode_batch([stream] * 4)
+    assert sum(calls) == alone
+    calls.clear()
+    last_bit = flip_bit(encoded.payload, encoded.n_bits - 1)  # changes only the last step
+    codec.decode_batch([stream, (last_bit, encoded.n_bits, encoded.side_info)])
+    assert sum(calls) == alone + 1 + codec.config.N  # the final evaluations diverge

@@ -26,7 +26,12 @@ from noisylink.codecs.base import Image as ImageArray
 from noisylink.codecs.rcc.backbone import Backbone, load_backbone, resolve_torch_device
 from noisylink.codecs.rcc.bitstream import Method, bits_per_step, pack, unpack_many
 from noisylink.codecs.rcc.codebook import Codebook, best_atom, best_atoms, combine_atoms
-from noisylink.codecs.rcc.sampler import Schedule, in_fixed_batches, run_sampler
+from noisylink.codecs.rcc.sampler import (
+    Schedule,
+    in_fixed_batches,
+    run_sampler,
+    shared_prefixes,
+)
 from noisylink.errors import LinkError
 from noisylink.registry import ComponentConfig
 
@@ -243,8 +248,10 @@ class _RCCCodec:
             return self._noise(codebook, step, indices[:, step], signs[:, step])
 
         schedule = Schedule.linspace(backbone.train_timesteps, T, info["N"])
+        choices = np.concatenate([indices, signs.astype(np.int64)], axis=2)
+        same_as = shared_prefixes(choices, schedule.model_evaluations)
         final = run_sampler(backbone, schedule, seed, len(payloads), shape, choose_noise,
-                            self.call_batch)
+                            self.call_batch, same_as)
         return self._pictures(final, info["channels"])
 
     # --- shared -----------------------------------------------------------------------------

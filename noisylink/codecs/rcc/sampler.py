@@ -8,7 +8,7 @@ are deterministic DDIM (η = 0). The last timestep returns the model's x̂0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,15 +97,45 @@ def run_sampler(
     sample_shape: tuple[int, int, int],
     choose_noise: NoiseChoice,
     call_batch: int = 1,
+    same_as: Sequence[np.ndarray] | None = None,
 ) -> torch.Tensor:
     """Run the sampler for a batch; ``choose_noise(step, x0_hat)`` supplies each bit step's
-    noise. Returns the final x̂0 in sample space."""
+    noise. Returns the final x̂0 in sample space.
+
+    ``same_as[i]`` (one per timestep, optional) maps each row to a row whose sample is known
+    to be identical at evaluation ``i`` (same choices so far): the model then runs on those
+    representatives only. Copies of one stream share their trajectory up to their first
+    corrupted step, so a sweep's trials cost little more than the clean decode.
+    """
     x = start_noise(seed, sample_shape).to(backbone.device).expand(batch, *sample_shape)
     alphas = backbone.alphas_cumprod
     timesteps = schedule.timesteps
+
+    def predict(index: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = timesteps[index]
+        if same_as is None:
+            return predict_x0(backbone, x, t, call_batch)
+        representatives, rows = np.unique(same_as[index], return_inverse=True)
+        x0, eps = predict_x0(backbone, x[torch.from_numpy(representatives)], t, call_batch)
+        expand = torch.from_numpy(rows).to(x0.device)
+        return x0[expand], eps[expand]
+
     for step, t in enumerate(timesteps[:-1]):
-        x0, eps = predict_x0(backbone, x, t, call_batch)
+        x0, eps = predict(step, x)
         z = choose_noise(step, x0) if step < schedule.bit_steps else None
         x = reverse_step(x0, eps, float(alphas[t]), float(alphas[timesteps[step + 1]]), z)
-    x0, _ = predict_x0(backbone, x, timesteps[-1], call_batch)
+    x0, _ = predict(len(timesteps) - 1, x)
     return x0
+
+
+def shared_prefixes(choices: np.ndarray, evaluations: int) -> list[np.ndarray]:
+    """For ``run_sampler``'s ``same_as``: per model evaluation, each row's first row with the
+    same choices before it. ``choices`` is ``[B, T, ...]``; evaluation ``i`` follows the
+    choices of steps ``< i`` (all ``T`` of them from evaluation ``T`` on)."""
+    flat = choices.reshape(choices.shape[0], choices.shape[1], -1)
+    result = []
+    for index in range(evaluations):
+        prefix = flat[:, : min(index, flat.shape[1])].reshape(flat.shape[0], -1)
+        _, first, rows = np.unique(prefix, axis=0, return_index=True, return_inverse=True)
+        result.append(first[rows.reshape(-1)])
+    return result
