@@ -1,15 +1,18 @@
 """Convolutional code K=7, generators 171/133 (octal), rate 1/2: the deep-space workhorse.
 
-Wraps commpy's ``Trellis``, ``ConvolutionalEncoder`` and soft ``viterbi_decode`` (which takes
-our LLR sign). Each block of ``block_bits`` information bits is zero-tail terminated (6 tail
-bits), so ``n = 2 * (block_bits + 6)``. Viterbi cannot tell when it failed, so ``ok`` is
-always True; the frame CRC catches residual errors.
+Each block of ``block_bits`` information bits is zero-tail terminated (6 tail bits), so
+``n = 2 * (block_bits + 6)``. Encoding and soft Viterbi decoding run batched over all blocks
+in ``viterbi`` (``backend``: ``numba`` on CPU, ``torch`` on any torch device, ``auto`` = torch
+when CUDA is available, else numba); they reproduce commpy's ``ConvolutionalEncoder`` and soft
+``viterbi_decode`` (which takes our LLR sign) decision for decision, ties included.
+``backend: reference`` keeps the original path: commpy, one block at a time. Viterbi cannot
+tell when it failed, so ``ok`` is always True; the frame CRC catches residual errors.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
@@ -17,11 +20,19 @@ from commpy import ConvolutionalEncoder, Trellis, viterbi_decode
 from numpy.typing import NDArray
 
 from noisylink.phy.ecc.base import ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.viterbi import (
+    encode_blocks,
+    k7_trellis,
+    viterbi_decode_numba,
+    viterbi_decode_torch,
+)
 from noisylink.registry import ComponentConfig
 
 CONSTRAINT_LENGTH = 7
 GENERATORS = (0o171, 0o133)
 LLR_LIMIT = 1e6  # keeps Viterbi path metrics far below commpy's 1e18 "unreachable" mark
+
+Backend = Literal["auto", "numba", "torch", "reference"]
 
 
 class ConvolutionalConfig(ComponentConfig):
@@ -29,11 +40,27 @@ class ConvolutionalConfig(ComponentConfig):
 
     name: Literal["conv"] = "conv"
     block_bits: int = pydantic.Field(2048, ge=1, le=1 << 20)
+    backend: Backend = "auto"
+
+    def params(self) -> dict[str, Any]:
+        """Settings for results and labels; ``backend: auto`` is left out (every backend
+        decodes identically, so where the decoder runs does not change a result)."""
+        params = super().params()
+        if params.get("backend") == "auto":
+            del params["backend"]
+        return params
 
 
 @functools.lru_cache(maxsize=1)
 def _trellis() -> Trellis:
     return Trellis(CONSTRAINT_LENGTH, list(GENERATORS))
+
+
+@functools.cache
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @ECCS.register("conv", ConvolutionalConfig)
@@ -42,24 +69,43 @@ class Convolutional:
 
     def __init__(self, config: ConvolutionalConfig):
         self.config = config
-        self._trellis = _trellis()
-        self._encoder = ConvolutionalEncoder(self._trellis)
+        self._tables = k7_trellis()
         self.k = config.block_bits
-        self.n = self._trellis.n_outputs * (config.block_bits + self._trellis.memory)
+        self.n = self._tables.n_outputs * (config.block_bits + self._tables.memory)
 
     @property
     def rate(self) -> float:
         return self.k / self.n
 
+    @functools.cached_property
+    def backend(self) -> Literal["numba", "torch", "reference"]:
+        """The decoder in use: ``auto`` resolves to torch when CUDA is available, else numba."""
+        if self.config.backend != "auto":
+            return self.config.backend
+        return "torch" if _cuda_available() else "numba"
+
     def encode(self, bits: Bits) -> Bits:
         blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)
-        coded = [self._encoder.encode(block, terminate=True)[0] for block in blocks]
-        return np.concatenate(coded).astype(np.uint8)
+        if self.backend == "reference":
+            encoder = ConvolutionalEncoder(_trellis())
+            coded = [encoder.encode(block, terminate=True)[0] for block in blocks]
+            return np.concatenate(coded).astype(np.uint8)
+        return encode_blocks(self._tables, blocks).reshape(-1)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
-        llr = np.asarray(llr, dtype=np.float64).reshape(-1, self.n)
-        llr = np.clip(np.nan_to_num(llr, nan=0.0), -LLR_LIMIT, LLR_LIMIT)
-        decoded = np.zeros((llr.shape[0], self.k), dtype=np.uint8)
-        for b, block in enumerate(llr):
-            decoded[b] = viterbi_decode(self._trellis, block, mode="soft", terminated=True)
-        return decoded.reshape(-1), np.ones(llr.shape[0], dtype=bool)
+        llr = np.clip(np.asarray(llr, dtype=np.float64).reshape(-1, self.n), -LLR_LIMIT, LLR_LIMIT)
+        llr[np.isnan(llr)] = 0.0  # erased
+        ok = np.ones(llr.shape[0], dtype=bool)
+        if self.backend == "reference":
+            decoded = np.zeros((llr.shape[0], self.k), dtype=np.uint8)
+            for b, block in enumerate(llr):
+                decoded[b] = viterbi_decode(_trellis(), block, mode="soft", terminated=True)
+        elif self.backend == "torch":
+            import torch
+
+            device = torch.device("cuda" if _cuda_available() else "cpu")
+            rows = torch.from_numpy(llr).to(device)
+            decoded = viterbi_decode_torch(self._tables, rows).cpu().numpy()
+        else:
+            decoded = viterbi_decode_numba(self._tables, llr)
+        return decoded.reshape(-1), ok

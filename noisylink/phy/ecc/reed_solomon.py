@@ -5,18 +5,21 @@ MSB first) mapped to a 255-byte codeword in commpy's order: the ``255 - k`` pari
 then the ``k`` message bytes. It corrects ``t = (255 - k) // 2`` byte errors, or up to
 ``255 - k`` erased bytes (a byte is erased when any of its bits has LLR exactly 0).
 
-Two parts are vectorised here over all blocks at once, because commpy works one block at a
-time with Python loops: the systematic encoder (a GF(256) parity table) and the syndrome
-check that lets clean blocks skip decoding. Both are tested against commpy's own encoder.
-Only blocks with nonzero syndromes go to commpy's decoders, and every decoder result is
-checked to be a codeword before it is believed.
+The systematic encoder is vectorised here over all blocks at once (a GF(256) parity table,
+tested against commpy's encoder). Decoding goes to the batched errors-and-erasures decoder of
+``rs_decoder`` (``backend``: ``numba`` on CPU, ``torch`` on any torch device, ``auto`` = torch
+when CUDA is available, else numba); it corrects ``2 * errors + erasures <= 255 - k`` and its
+``ok`` words are verified codewords. ``backend: reference`` keeps the original path: a
+vectorised syndrome check lets clean blocks skip decoding, the others go one by one to
+commpy's erasure decoder, then its errors-only decoder (milliseconds per block), and each
+result is checked to be a codeword before it is believed.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
@@ -24,6 +27,7 @@ from commpy import ReedSolomonCode
 from numpy.typing import NDArray
 
 from noisylink.phy.ecc.base import ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.rs_decoder import decode_numba, decode_torch, llr_to_bytes
 from noisylink.registry import ComponentConfig
 
 N_BYTES = 255
@@ -31,6 +35,7 @@ CHUNK_BLOCKS = 64  # blocks per vectorised step (bounds memory at a few MB)
 LLR_LIMIT = 1e6
 
 Symbols = NDArray[np.int64]
+Backend = Literal["auto", "numba", "torch", "reference"]
 
 
 class ReedSolomonConfig(ComponentConfig):
@@ -38,6 +43,15 @@ class ReedSolomonConfig(ComponentConfig):
 
     name: Literal["rs"] = "rs"
     k: int = pydantic.Field(223, ge=1, le=253)
+    backend: Backend = "auto"
+
+    def params(self) -> dict[str, Any]:
+        """Settings for results and labels; ``backend: auto`` is left out (numba and torch
+        decode identically, so where the decoder runs does not change a result)."""
+        params = super().params()
+        if params.get("backend") == "auto":
+            del params["backend"]
+        return params
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,13 @@ def rs_syndromes(k: int, words: Symbols) -> Symbols:
     return _gf_dot(tables, words, tables.syndrome_exponent, always)
 
 
+@functools.cache
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @ECCS.register("rs", ReedSolomonConfig)
 class ReedSolomon:
     """RS(255, k) on bytes; ``k`` bits = 8 * k, ``n`` bits = 8 * 255."""
@@ -132,7 +153,34 @@ class ReedSolomon:
         codewords = rs_encode_blocks(self.k_bytes, messages)
         return np.unpackbits(codewords.astype(np.uint8), axis=1).reshape(-1)
 
+    @functools.cached_property
+    def backend(self) -> Literal["numba", "torch", "reference"]:
+        """The decoder in use: ``auto`` resolves to torch when CUDA is available, else numba."""
+        if self.config.backend != "auto":
+            return self.config.backend
+        return "torch" if _cuda_available() else "numba"
+
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
+        if self.backend == "reference":
+            return self._decode_reference(llr)
+        words, erased = llr_to_bytes(llr)
+        if self.backend == "torch":
+            import torch
+
+            device = torch.device("cuda" if _cuda_available() else "cpu")
+            decoded, ok_t = decode_torch(
+                torch.from_numpy(words).to(device),
+                torch.from_numpy(erased).to(device),
+                self.k_bytes,
+            )
+            words, ok = decoded.cpu().numpy(), ok_t.cpu().numpy()
+        else:
+            words, ok = decode_numba(words, erased, self.k_bytes)
+        messages = words[:, N_BYTES - self.k_bytes :]
+        return np.unpackbits(messages, axis=1).reshape(-1), ok
+
+    def _decode_reference(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
+        """The commpy path: clean blocks skip decoding, the others go to commpy one by one."""
         llr = np.asarray(llr, dtype=np.float64).reshape(-1, N_BYTES, 8)
         llr = np.clip(np.nan_to_num(llr, nan=0.0), -LLR_LIMIT, LLR_LIMIT)
         received = np.packbits(llr < 0, axis=2)[:, :, 0].astype(np.int64)
