@@ -243,11 +243,13 @@ def test_rs_corrects_n_minus_k_erasures():
     assert not ecc.decode(llr.reshape(-1))[1][0]
 
 
-def test_rs_erasures_with_errors_fall_back_to_errors_only():
-    """10 erased bytes plus 5 unknown byte errors: the erasure decoder's answer fails the
-    codeword check, and errors-only decoding (at most 15 <= t wrong bytes) recovers."""
+@pytest.mark.parametrize("backend", ["reference", "numba", "torch"])
+def test_rs_erasures_with_errors(backend: str):
+    """10 erased bytes plus 5 unknown byte errors (2·5 + 10 <= 32): ours decodes errors and
+    erasures in one pass; the reference's erasure decoder fails the codeword check and its
+    errors-only fallback (at most 15 <= t wrong bytes) recovers."""
     rng = np.random.default_rng(14)
-    ecc = build("rs", k=223)
+    ecc = build("rs", k=223, backend=backend)
     bits = rng.integers(0, 2, 4 * ecc.k).astype(np.uint8)
     llr = strong_llr(ecc.encode(bits)).reshape(-1, 255, 8)
     for block in llr:
