@@ -120,3 +120,11 @@ def test_rank_rejects_invalid_sets(indices: tuple[int, ...]) -> None:
 def test_unrank_rejects_invalid_sizes(K: int, M: int) -> None:
     with pytest.raises(ValueError):
         combination_unrank(0, K, M)
+
+
+def test_public_helpers_are_exported_from_the_package() -> None:
+    from noisylink.codecs import rcc
+
+    assert rcc.combination_rank((0, 1, 2), 8) == 0
+    assert rcc.combination_unrank(32, 8, 3) == (1, 4, 7)
+    assert rcc.combination_unrank(56 + 1, 8, 3) == (0, 1, 3)  # out of range: modulo C(8, 3)
