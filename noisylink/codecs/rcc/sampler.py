@@ -116,7 +116,8 @@ def run_sampler(
         if same_as is None:
             return predict_x0(backbone, x, t, call_batch)
         representatives, rows = np.unique(same_as[index], return_inverse=True)
-        x0, eps = predict_x0(backbone, x[torch.from_numpy(representatives)], t, call_batch)
+        pick = torch.from_numpy(representatives).to(x.device)
+        x0, eps = predict_x0(backbone, x[pick], t, call_batch)
         expand = torch.from_numpy(rows).to(x0.device)
         return x0[expand], eps[expand]
 
