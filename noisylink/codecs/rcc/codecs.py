@@ -39,6 +39,8 @@ __all__ = ["DdcmCodec", "RCCConfig", "RobustTurboDdcmCodec", "TurboDdcmCodec"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 MAX_M = 100
+DEFAULT_M = 20  # with T = 10: 1 dB less clean PSNR than M=10, T=20 at the same bits, 2x fewer
+# model calls, and a third of the loss at BER 1e-3 (README, "Measured")
 
 
 class RCCConfig(ComponentConfig):
@@ -84,7 +86,7 @@ class DdcmConfig(RCCConfig):
 
 
 class TurboConfig(RCCConfig):
-    """Turbo/Robust: ``M`` atoms per step (default 10) or a ``bpp`` budget; ``T`` default 20."""
+    """Turbo/Robust: ``M`` atoms per step (default 20) or a ``bpp`` budget; ``T`` default 10."""
 
     @pydantic.model_validator(mode="after")
     def _rate(self) -> Self:
@@ -131,7 +133,7 @@ class _RCCCodec:
             return 1, min(T, 1000)
         T = config.T or self.default_steps
         if budget is None:
-            return config.M or 10, T
+            return config.M or DEFAULT_M, T
         fitting = [
             m for m in range(1, min(MAX_M, config.K) + 1)
             if T * bits_per_step(self.method, config.K, m) <= budget
@@ -308,7 +310,7 @@ class TurboDdcmCodec(_RCCCodec):
     """Turbo-DDCM: M signed atoms per step, their set sent as one combinatorial rank."""
 
     method = "turbo"
-    default_steps = 20
+    default_steps = 10
 
 
 @CODECS.register("robust-turbo-ddcm", TurboConfig)
@@ -316,4 +318,4 @@ class RobustTurboDdcmCodec(_RCCCodec):
     """Robust Turbo-DDCM: the same choice, each atom index and sign sent on its own."""
 
     method = "robust"
-    default_steps = 20
+    default_steps = 10
