@@ -6,8 +6,10 @@ Shared by the RCC test files: ``from rcc_models import make_tiny_stable_diffusio
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 
 TOKEN_LENGTH = 16  # the tiny text encoder's context (SD uses 77)
@@ -165,3 +167,13 @@ def tiny_pixel_prior() -> Path:
         DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
         _PIXEL_PRIOR.append(folder)
     return _PIXEL_PRIOR[0]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads, and on a busy CPU each op waits for the others.
+    Autouse in every test module that imports it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

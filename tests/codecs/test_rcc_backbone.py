@@ -9,12 +9,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from rcc_models import TOKEN_LENGTH, make_tiny_stable_diffusion, tiny_pixel_unet
+from rcc_models import (
+    TOKEN_LENGTH,
+    make_tiny_stable_diffusion,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+    tiny_pixel_unet,
+)
 
 from noisylink.codecs.rcc.backbone import (
     BUNDLED_PRIOR,
@@ -24,15 +28,6 @@ from noisylink.codecs.rcc.backbone import (
     resolve_torch_device,
 )
 from noisylink.errors import NoisylinkError
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy CPU each op waits for the others."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

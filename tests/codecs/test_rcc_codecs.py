@@ -9,7 +9,7 @@ codebooks: what is checked (layouts, replay, wrapping rules) does not depend on 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -21,7 +21,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rcc_models import make_tiny_stable_diffusion, tiny_pixel_prior
+from rcc_models import (
+    make_tiny_stable_diffusion,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+    tiny_pixel_prior,
+)
 
 from noisylink.codecs import CODECS
 from noisylink.codecs.base import Encoded
@@ -37,15 +41,6 @@ from noisylink.scenarios import parse_scenario
 RCCCodec = DdcmCodec | TurboDdcmCodec | RobustTurboDdcmCodec
 NAMES = ("ddcm", "turbo-ddcm", "robust-turbo-ddcm")
 METHOD = {"ddcm": "ddcm", "turbo-ddcm": "turbo", "robust-turbo-ddcm": "robust"}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy CPU each op waits for the others."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

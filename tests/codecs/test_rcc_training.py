@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from rcc_models import one_torch_thread  # noqa: F401 (autouse fixture)
 from typer.testing import CliRunner
 
 from noisylink.cli import app
@@ -23,14 +22,6 @@ from noisylink.codecs.rcc.training import (
 from noisylink.errors import NoisylinkError
 
 TINY = dict(crop=16, batch=4, block_out_channels=(8, 16), attention_levels=(1,), warmup=1)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 30)) -> Path:

@@ -13,13 +13,17 @@ channel errors.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from noisylink.registry import ComponentConfig, Registry
+
+if TYPE_CHECKING:
+    import torch
 
 Bits = NDArray[np.uint8]
 LLRs = NDArray[np.floating]
@@ -59,3 +63,47 @@ def pad_to_blocks(bits: Bits, k: int) -> Bits:
 def hard_decision(llr: LLRs) -> Bits:
     """Bits from LLRs under the project's sign (LLR < 0 means 1; erasures decide 0)."""
     return (np.asarray(llr) < 0).astype(np.uint8)
+
+
+# --- where a fast decoder runs ------------------------------------------------------------
+
+DecoderBackend = Literal["auto", "numba", "torch", "reference"]
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (torch is imported on first use only)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_backend(backend: DecoderBackend) -> Literal["numba", "torch", "reference"]:
+    """``auto`` -> torch when CUDA is available, else numba; the others as given."""
+    if backend == "auto":
+        return "torch" if cuda_available() else "numba"
+    return backend
+
+
+def torch_device() -> torch.device:
+    """The device the torch decoders use: the GPU when there is one."""
+    import torch
+
+    return torch.device("cuda" if cuda_available() else "cpu")
+
+
+class DecoderConfig(ComponentConfig):
+    """Base of the settings of codes with fast decoders (each declares ``backend``).
+
+    Settings listed in ``quiet_defaults`` are left out of ``params()`` (results, labels) at
+    their default values: every backend decodes alike, so existing labels stay as they were.
+    """
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend",)
+
+    def params(self) -> dict[str, Any]:
+        params = super().params()
+        for key in self.quiet_defaults:
+            if key in params and params[key] == type(self).model_fields[key].default:
+                del params[key]
+        return params

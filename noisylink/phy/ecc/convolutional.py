@@ -12,55 +12,46 @@ tell when it failed, so ``ok`` is always True; the frame CRC catches residual er
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pydantic
 from commpy import ConvolutionalEncoder, Trellis, viterbi_decode
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.base import (
+    ECCS,
+    Bits,
+    DecoderBackend,
+    DecoderConfig,
+    LLRs,
+    pad_to_blocks,
+    resolve_backend,
+    torch_device,
+)
 from noisylink.phy.ecc.viterbi import (
     encode_blocks,
     k7_trellis,
     viterbi_decode_numba,
     viterbi_decode_torch,
 )
-from noisylink.registry import ComponentConfig
 
 CONSTRAINT_LENGTH = 7
 GENERATORS = (0o171, 0o133)
 LLR_LIMIT = 1e6  # keeps Viterbi path metrics far below commpy's 1e18 "unreachable" mark
 
-Backend = Literal["auto", "numba", "torch", "reference"]
 
-
-class ConvolutionalConfig(ComponentConfig):
+class ConvolutionalConfig(DecoderConfig):
     """``{name: conv, block_bits: 2048}``: information bits per terminated block."""
 
     name: Literal["conv"] = "conv"
     block_bits: int = pydantic.Field(2048, ge=1, le=1 << 20)
-    backend: Backend = "auto"
-
-    def params(self) -> dict[str, Any]:
-        """Settings for results and labels; ``backend: auto`` is left out (every backend
-        decodes identically, so where the decoder runs does not change a result)."""
-        params = super().params()
-        if params.get("backend") == "auto":
-            del params["backend"]
-        return params
+    backend: DecoderBackend = "auto"
 
 
 @functools.lru_cache(maxsize=1)
 def _trellis() -> Trellis:
     return Trellis(CONSTRAINT_LENGTH, list(GENERATORS))
-
-
-@functools.cache
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @ECCS.register("conv", ConvolutionalConfig)
@@ -80,9 +71,7 @@ class Convolutional:
     @functools.cached_property
     def backend(self) -> Literal["numba", "torch", "reference"]:
         """The decoder in use: ``auto`` resolves to torch when CUDA is available, else numba."""
-        if self.config.backend != "auto":
-            return self.config.backend
-        return "torch" if _cuda_available() else "numba"
+        return resolve_backend(self.config.backend)
 
     def encode(self, bits: Bits) -> Bits:
         blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)
@@ -103,7 +92,7 @@ class Convolutional:
         elif self.backend == "torch":
             import torch
 
-            device = torch.device("cuda" if _cuda_available() else "cpu")
+            device = torch_device()
             rows = torch.from_numpy(llr).to(device)
             decoded = viterbi_decode_torch(self._tables, rows).cpu().numpy()
         else:

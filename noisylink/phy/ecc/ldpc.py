@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pydantic
@@ -25,15 +25,14 @@ import scipy.sparse
 from commpy import LDPCCode
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.base import ECCS, Bits, DecoderBackend, DecoderConfig, LLRs, pad_to_blocks
 from noisylink.phy.ecc.ldpc_80211n import LIFTING, base_matrix
 from noisylink.phy.ecc.ldpc_decoders import LDPCGraph, decode_batch, ldpc_graph
-from noisylink.registry import ComponentConfig
 
 LLR_LIMIT = 1e6
 
 
-class LDPCConfig(ComponentConfig):
+class LDPCConfig(DecoderConfig):
     """``{name: ldpc, n: 1944, rate: "1/2", iterations: 20, method: sum-product}``, plus
     ``backend`` (``auto``: torch on CUDA if available, else numba; ``reference``: commpy) and
     ``schedule`` (``flooding`` or ``layered``; commpy only floods)."""
@@ -43,23 +42,16 @@ class LDPCConfig(ComponentConfig):
     rate: Literal["1/2", "2/3", "3/4", "5/6"] = "1/2"
     iterations: int = pydantic.Field(20, ge=1, le=1000)
     method: Literal["sum-product", "min-sum"] = "sum-product"
-    backend: Literal["auto", "numba", "torch", "reference"] = "auto"
+    backend: DecoderBackend = "auto"
     schedule: Literal["flooding", "layered"] = "flooding"
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend", "schedule")
 
     @pydantic.model_validator(mode="after")
     def _reference_only_floods(self) -> LDPCConfig:
         if self.backend == "reference" and self.schedule != "flooding":
             raise ValueError("backend 'reference' (commpy) supports only schedule 'flooding'")
         return self
-
-    def params(self) -> dict[str, Any]:
-        """As the base, leaving out ``backend`` and ``schedule`` at their defaults (labels and
-        results of existing scenarios stay as they were)."""
-        params = super().params()
-        for key in ("backend", "schedule"):
-            if params[key] == type(self).model_fields[key].default:
-                del params[key]
-        return params
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ from llvmlite import ir as llvm_ir
 from numba.extending import intrinsic
 from numpy.typing import ArrayLike, NDArray
 
+from noisylink.phy.ecc.base import cuda_available, torch_device
+
 if TYPE_CHECKING:
     import torch
 
@@ -151,13 +153,6 @@ def clean_llr(llr: ArrayLike, n: int) -> NDArray[np.float64]:
 
 
 @functools.cache
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device (imports torch once, on first use)."""
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def resolve_backend(backend: Backend) -> Literal["numba", "torch"]:
     """``auto`` -> ``torch`` when CUDA is available, else ``numba``."""
     if backend == "auto":
@@ -198,7 +193,7 @@ def decode_batch(
     if resolve_backend(backend) == "torch":
         import torch
 
-        target = torch.device(device) if device is not None else _default_device()
+        target = torch.device(device) if device is not None else torch_device()
         result = decode_batch_torch(
             graph, torch.from_numpy(rows).to(target), iterations, method, schedule, scale=scale
         )
@@ -226,12 +221,6 @@ def decode_batch(
 def default_scale(schedule: Schedule) -> float:
     """Min-sum normalisation: commpy's 0.75 for flooding, 0.8 for layered."""
     return LAYERED_MIN_SUM_SCALE if schedule == "layered" else MIN_SUM_SCALE
-
-
-def _default_device() -> torch.device:
-    import torch
-
-    return torch.device("cuda" if cuda_available() else "cpu")
 
 
 # --- shared numerics ------------------------------------------------------------------------

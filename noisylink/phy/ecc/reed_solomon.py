@@ -19,39 +19,36 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pydantic
 from commpy import ReedSolomonCode
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.base import (
+    ECCS,
+    Bits,
+    DecoderBackend,
+    DecoderConfig,
+    LLRs,
+    pad_to_blocks,
+    resolve_backend,
+    torch_device,
+)
 from noisylink.phy.ecc.rs_decoder import decode_numba, decode_torch, llr_to_bytes
-from noisylink.registry import ComponentConfig
 
 N_BYTES = 255
 CHUNK_BLOCKS = 64  # blocks per vectorised step (bounds memory at a few MB)
 LLR_LIMIT = 1e6
 
 Symbols = NDArray[np.int64]
-Backend = Literal["auto", "numba", "torch", "reference"]
-
-
-class ReedSolomonConfig(ComponentConfig):
+class ReedSolomonConfig(DecoderConfig):
     """``{name: rs, k: 223}``: RS(255, k); common k are 239, 223 (CCSDS), 191."""
 
     name: Literal["rs"] = "rs"
     k: int = pydantic.Field(223, ge=1, le=253)
-    backend: Backend = "auto"
-
-    def params(self) -> dict[str, Any]:
-        """Settings for results and labels; ``backend: auto`` is left out (numba and torch
-        decode identically, so where the decoder runs does not change a result)."""
-        params = super().params()
-        if params.get("backend") == "auto":
-            del params["backend"]
-        return params
+    backend: DecoderBackend = "auto"
 
 
 @dataclass(frozen=True)
@@ -125,13 +122,6 @@ def rs_syndromes(k: int, words: Symbols) -> Symbols:
     return _gf_dot(tables, words, tables.syndrome_exponent, always)
 
 
-@functools.cache
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 @ECCS.register("rs", ReedSolomonConfig)
 class ReedSolomon:
     """RS(255, k) on bytes; ``k`` bits = 8 * k, ``n`` bits = 8 * 255."""
@@ -156,9 +146,7 @@ class ReedSolomon:
     @functools.cached_property
     def backend(self) -> Literal["numba", "torch", "reference"]:
         """The decoder in use: ``auto`` resolves to torch when CUDA is available, else numba."""
-        if self.config.backend != "auto":
-            return self.config.backend
-        return "torch" if _cuda_available() else "numba"
+        return resolve_backend(self.config.backend)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
         if self.backend == "reference":
@@ -167,7 +155,7 @@ class ReedSolomon:
         if self.backend == "torch":
             import torch
 
-            device = torch.device("cuda" if _cuda_available() else "cpu")
+            device = torch_device()
             decoded, ok_t = decode_torch(
                 torch.from_numpy(words).to(device),
                 torch.from_numpy(erased).to(device),
