@@ -14,30 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import pydantic
-import torch
 from pydantic_core import PydanticCustomError
 
 from noisylink.codecs.base import CODECS, Encoded, as_hwc
 from noisylink.codecs.base import Image as ImageArray
-from noisylink.codecs.rcc.backbone import Backbone, load_backbone, resolve_torch_device
 from noisylink.codecs.rcc.bitstream import Method, bits_per_step, pack, unpack_many
-from noisylink.codecs.rcc.codebook import Codebook, best_atom, best_atoms, combine_atoms
-from noisylink.codecs.rcc.sampler import (
-    Schedule,
-    in_fixed_batches,
-    run_sampler,
-    shared_prefixes,
-)
 from noisylink.errors import LinkError
 from noisylink.registry import ComponentConfig
 
+if TYPE_CHECKING:  # torch and the numerics load on first encode/decode, not at start-up
+    import torch
+
+    from noisylink.codecs.rcc.backbone import Backbone
+    from noisylink.codecs.rcc.codebook import Codebook
+    from noisylink.codecs.rcc.sampler import Schedule
+
 __all__ = ["DdcmCodec", "RCCConfig", "RobustTurboDdcmCodec", "TurboDdcmCodec"]
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 MAX_M = 100
 DEFAULT_M = 20  # with T = 10: 1 dB less clean PSNR than M=10, T=20 at the same bits, 2x fewer
 # model calls, and a third of the loss at BER 1e-3 (README, "Measured")
@@ -114,9 +111,12 @@ class _RCCCodec:
 
     @cached_property
     def backbone(self) -> Backbone:
-        return load_backbone(
-            self.config.model, resolve_torch_device(self.device), DTYPES[self.config.dtype]
-        )
+        import torch
+
+        from noisylink.codecs.rcc.backbone import load_backbone, resolve_torch_device
+
+        dtype = getattr(torch, self.config.dtype)
+        return load_backbone(self.config.model, resolve_torch_device(self.device), dtype)
 
     # --- rate -------------------------------------------------------------------------------
 
@@ -191,10 +191,13 @@ class _RCCCodec:
     def _encode_group(
         self, images: Sequence[ImageArray], info: Mapping[str, Any]
     ) -> tuple[list[bytes], list[ImageArray]]:
+        from noisylink.codecs.rcc.codebook import best_atom, best_atoms
+        from noisylink.codecs.rcc.sampler import images_to_batch, run_sampler
+
         backbone = self.backbone
         height, width, M, T = info["height"], info["width"], info["M"], info["T"]
         shape = backbone.sample_shape(height, width)
-        target = backbone.to_sample(_to_model_input(images).to(backbone.device))
+        target = backbone.to_sample(images_to_batch(images).to(backbone.device))
         codebook = self.codebook(shape)
         chosen_index = np.zeros((len(images), T, M), dtype=np.int64)
         chosen_sign = np.ones((len(images), T, M), dtype=np.int8)
@@ -240,6 +243,9 @@ class _RCCCodec:
         return pictures  # type: ignore[return-value]
 
     def _decode_group(self, payloads: Sequence[bytes], info: Mapping[str, Any]) -> list[ImageArray]:
+        from noisylink.codecs.rcc.codebook import Codebook
+        from noisylink.codecs.rcc.sampler import Schedule, run_sampler, shared_prefixes
+
         backbone = self.backbone
         K, M, T, seed = info["K"], info["M"], info["T"], info["seed"]
         shape = backbone.sample_shape(info["height"], info["width"])
@@ -265,36 +271,29 @@ class _RCCCodec:
         return 1 if self.backbone.device.type == "cpu" else self.config.batch
 
     def _pictures(self, final: torch.Tensor, channels: int) -> list[ImageArray]:
+        from noisylink.codecs.rcc.sampler import batch_to_images, in_fixed_batches
+
         decoded = in_fixed_batches(self.backbone.from_sample, final, self.call_batch)
-        return _to_images(decoded, channels)
+        return batch_to_images(decoded, channels)
 
     def codebook(self, shape: tuple[int, int, int]) -> Codebook:
+        from noisylink.codecs.rcc.codebook import Codebook
+
         dim = int(np.prod(shape))
         return Codebook(self.config.seed, self.config.K, dim, self.config.chunk_atoms)
 
     def schedule(self, T: int) -> Schedule:
+        from noisylink.codecs.rcc.sampler import Schedule
+
         return Schedule.linspace(self.backbone.train_timesteps, T, self.config.N)
 
     def _noise(
         self, codebook: Codebook, step: int, index: np.ndarray, sign: np.ndarray
     ) -> torch.Tensor:
+        from noisylink.codecs.rcc.codebook import combine_atoms
+
         atoms = codebook.atoms(step, index)  # [B, M, D]
         return combine_atoms(atoms, np.asarray(sign), rescale=self.method != "ddcm")
-
-
-def _to_model_input(images: Sequence[ImageArray]) -> torch.Tensor:
-    """uint8 HWC images (gray or RGB) as a float batch in [-1, 1], RGB, NCHW."""
-    array = np.stack([np.repeat(i, 3, axis=2) if i.shape[2] == 1 else i for i in images])
-    return torch.from_numpy(array).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def _to_images(samples: torch.Tensor, channels: int) -> list[ImageArray]:
-    """A float batch in [-1, 1] back to uint8 HWC images with the given channel count."""
-    pixels = samples.float().cpu().clamp(-1, 1).add(1).mul(127.5).round()
-    if channels == 1:
-        pixels = pixels.mean(dim=1, keepdim=True).round()
-    array = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return [np.ascontiguousarray(a) for a in array]
 
 
 @CODECS.register("ddcm", DdcmConfig)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from noisylink.codecs.rcc.backbone import Backbone
 from noisylink.codecs.rcc.codebook import start_noise
@@ -140,3 +141,18 @@ def shared_prefixes(choices: np.ndarray, evaluations: int) -> list[np.ndarray]:
         _, first, rows = np.unique(prefix, axis=0, return_index=True, return_inverse=True)
         result.append(first[rows.reshape(-1)])
     return result
+
+
+def images_to_batch(images: Sequence[NDArray[np.uint8]]) -> torch.Tensor:
+    """uint8 HWC images (gray or RGB) as a float batch in [-1, 1], RGB, NCHW."""
+    array = np.stack([np.repeat(i, 3, axis=2) if i.shape[2] == 1 else i for i in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def batch_to_images(samples: torch.Tensor, channels: int) -> list[NDArray[np.uint8]]:
+    """A float batch in [-1, 1] back to uint8 HWC images with the given channel count."""
+    pixels = samples.float().cpu().clamp(-1, 1).add(1).mul(127.5).round()
+    if channels == 1:
+        pixels = pixels.mean(dim=1, keepdim=True).round()
+    array = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return [np.ascontiguousarray(a) for a in array]
