@@ -54,7 +54,7 @@ def model_evaluations(codec, batch: int, size: int, steps: int) -> float:
     backbone = codec.backbone
     shape = backbone.sample_shape(size, size)
     x = torch.randn(batch, *shape)
-    schedule = codec.schedule(steps)
+    schedule = codec.schedule(codec.side_info(size, size, 3) | {"T": steps})
 
     def run() -> None:
         for t in schedule.timesteps:
@@ -113,7 +113,8 @@ def main() -> None:
     ))
     pictures = images(size, batch)
     codec.encode(pictures[0])  # load the model, warm up
-    codebook = codec.codebook(codec.backbone.sample_shape(size, size))
+    shape = codec.backbone.sample_shape(size, size)
+    codebook = codec.codebook(codec.side_info(size, size, 3), shape)
     print(f"Turbo-DDCM K={K} M={M} T={T} at {size}x{size}, {torch.get_num_threads()} threads, "
           f"chunk {codebook.chunk_atoms} atoms, D={codebook.dim}")
 

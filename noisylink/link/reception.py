@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -74,8 +75,10 @@ class StreamReception:
                 return
         self.chunks[header.seq] = chunk
 
+    @cached_property
     def payload(self) -> bytes:
-        """The reassembled payload (lost chunks zero-filled); counts the lost frames."""
+        """The reassembled payload (lost chunks zero-filled) once every frame is in; counts
+        the lost frames."""
         lengths = self.lengths
         self.frames_lost = len(lengths) - len(self.chunks)
         return reassemble(self.chunks, lengths)
@@ -92,7 +95,7 @@ class StreamReception:
         lengths = self.lengths
         n_bits = self.start.n_bits
         sent = bytes_to_bits(self.start.truth)[:n_bits]
-        got = bytes_to_bits(reassemble(self.chunks, lengths))[:n_bits]
+        got = bytes_to_bits(self.payload)[:n_bits]
         post_errors = int(np.count_nonzero(sent != got))
         height, width, _ = reference.shape
         layouts = self.layouts()
@@ -146,7 +149,7 @@ def decode_receptions(
     e.g. the trials of a diffusion codec), else one by one. A stream with nothing decodable
     shows mid-gray; a codec that breaks its contract is recorded, never fatal."""
     codec = receptions[0].chain.codec
-    payloads = [reception.payload() for reception in receptions]
+    payloads = [reception.payload for reception in receptions]
     outcomes: list[DecodeOutcome | None] = [None] * len(receptions)
     always = getattr(codec, "always_decodable", False)
     batch = [

@@ -198,7 +198,7 @@ class _RCCCodec:
         height, width, M, T = info["height"], info["width"], info["M"], info["T"]
         shape = backbone.sample_shape(height, width)
         target = backbone.to_sample(images_to_batch(images).to(backbone.device))
-        codebook = self.codebook(shape)
+        codebook = self.codebook(info, shape)
         chosen_index = np.zeros((len(images), T, M), dtype=np.int64)
         chosen_sign = np.ones((len(images), T, M), dtype=np.int8)
 
@@ -211,7 +211,7 @@ class _RCCCodec:
             chosen_index[:, step], chosen_sign[:, step] = index, sign
             return self._noise(codebook, step, index, chosen_sign[:, step])
 
-        final = run_sampler(backbone, self.schedule(T), self.config.seed, len(images), shape,
+        final = run_sampler(backbone, self.schedule(info), info["seed"], len(images), shape,
                             choose_noise, self.call_batch)
         payloads = [
             pack(self.method, self.config.K, chosen_index[b], chosen_sign[b])
@@ -243,19 +243,18 @@ class _RCCCodec:
         return pictures  # type: ignore[return-value]
 
     def _decode_group(self, payloads: Sequence[bytes], info: Mapping[str, Any]) -> list[ImageArray]:
-        from noisylink.codecs.rcc.codebook import Codebook
-        from noisylink.codecs.rcc.sampler import Schedule, run_sampler, shared_prefixes
+        from noisylink.codecs.rcc.sampler import run_sampler, shared_prefixes
 
         backbone = self.backbone
         K, M, T, seed = info["K"], info["M"], info["T"], info["seed"]
         shape = backbone.sample_shape(info["height"], info["width"])
-        codebook = Codebook(seed, K, int(np.prod(shape)), info["chunk_atoms"])
+        codebook = self.codebook(info, shape)
         indices, signs = unpack_many(self.method, K, M, T, payloads)
 
         def choose_noise(step: int, x0_hat: torch.Tensor) -> torch.Tensor:
             return self._noise(codebook, step, indices[:, step], signs[:, step])
 
-        schedule = Schedule.linspace(backbone.train_timesteps, T, info["N"])
+        schedule = self.schedule(info)
         choices = np.concatenate([indices, signs.astype(np.int64)], axis=2)
         same_as = shared_prefixes(choices, schedule.model_evaluations)
         final = run_sampler(backbone, schedule, seed, len(payloads), shape, choose_noise,
@@ -276,16 +275,17 @@ class _RCCCodec:
         decoded = in_fixed_batches(self.backbone.from_sample, final, self.call_batch)
         return batch_to_images(decoded, channels)
 
-    def codebook(self, shape: tuple[int, int, int]) -> Codebook:
+    def codebook(self, info: Mapping[str, Any], shape: tuple[int, int, int]) -> Codebook:
+        """The codebooks a stream with this side info uses (the same at both ends)."""
         from noisylink.codecs.rcc.codebook import Codebook
 
-        dim = int(np.prod(shape))
-        return Codebook(self.config.seed, self.config.K, dim, self.config.chunk_atoms)
+        return Codebook(info["seed"], info["K"], int(np.prod(shape)), info["chunk_atoms"])
 
-    def schedule(self, T: int) -> Schedule:
+    def schedule(self, info: Mapping[str, Any]) -> Schedule:
+        """The sampler's timesteps for a stream with this side info."""
         from noisylink.codecs.rcc.sampler import Schedule
 
-        return Schedule.linspace(self.backbone.train_timesteps, T, self.config.N)
+        return Schedule.linspace(self.backbone.train_timesteps, info["T"], info["N"])
 
     def _noise(
         self, codebook: Codebook, step: int, index: np.ndarray, sign: np.ndarray
