@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from noisylink.errors import NoisylinkError
+from noisylink.errors import NoisylinkError, ScenarioError
 
 app = typer.Typer(
     name="noisylink",
@@ -62,26 +62,99 @@ class LazyProgress:
             self.progress.stop()
 
 
+BrokerUrl = Annotated[str, typer.Option("--broker", help="mqtt://host:port or mqtts://host:port.")]
+Username = Annotated[str | None, typer.Option(
+    help="Broker username (or NOISYLINK_MQTT_USERNAME).", show_default=False)]
+Password = Annotated[str | None, typer.Option(
+    help="Broker password (better: NOISYLINK_MQTT_PASSWORD; never printed).",
+    show_default=False)]
+CaFile = Annotated[Path | None, typer.Option(
+    help="CA certificate for mqtts:// (or NOISYLINK_MQTT_CA_FILE).", show_default=False)]
+RunId = Annotated[str | None, typer.Option(
+    help="Run id shared by the three roles (default: the scenario name).", show_default=False)]
+Timeout = Annotated[float, typer.Option(
+    help="Give up after this many seconds without the broker or a peer role.")]
+AllowAnonymous = Annotated[bool, typer.Option(
+    help="Connect without credentials to a broker that is not on this machine.")]
+
+
+def _broker(url: str, username: str | None, password: str | None, ca_file: Path | None,
+            allow_anonymous: bool):
+    from noisylink.transport.mqtt import Broker
+
+    broker = Broker.from_url(url, username, password, ca_file)
+    broker.check_security(allow_anonymous)
+    return broker
+
+
+def _run_role(scenario: str, role: str, body) -> None:
+    """Load the scenario and run one MQTT role, turning expected failures into one line."""
+    import asyncio
+
+    from noisylink.scenarios import load_scenario
+    from noisylink.transport.mqtt import CredentialsError
+
+    try:
+        loaded, source = load_scenario(scenario)
+        result = body(loaded, source)
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+    except CredentialsError as exc:
+        raise fail(str(exc), code=2) from None
+    except ScenarioError as exc:
+        raise fail(str(exc), code=2) from None
+    except NoisylinkError as exc:
+        raise fail(f"{role}: {exc}", code=1) from None
+    except KeyboardInterrupt:
+        raise fail(f"{role}: interrupted", code=130) from None
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: noisylink-out/<scenario name>).")
     ] = None,
+    transport: Annotated[
+        str, typer.Option(help="inprocess, or mqtt: the three roles as processes and a broker.")
+    ] = "inprocess",
+    broker: Annotated[str | None, typer.Option(
+        help="mqtt: broker URL (default: start mosquitto, else amqtt, on loopback).",
+        show_default=False)] = None,
+    username: Username = None, password: Password = None, ca_file: CaFile = None,
+    timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
 ) -> None:
     """Run a scenario: write results.csv and manifest.json, print a summary per cell."""
-    from noisylink.link.results import summarize
+    from noisylink.link.results import read_rows, summarize
     from noisylink.link.runner import run_scenario
-    from noisylink.scenarios import load_scenario
+    from noisylink.scenarios import expand, load_scenario
 
+    if transport not in ("inprocess", "mqtt"):
+        raise fail(f"--transport must be inprocess or mqtt, got {transport!r}")
+    started = time.perf_counter()
     try:
         loaded, source = load_scenario(scenario)
         out_dir = out or Path("noisylink-out") / loaded.name
-        progress = LazyProgress(loaded.name)
-        try:
-            outcome = run_scenario(loaded, out_dir, source=source, on_progress=progress.update)
-        finally:
-            progress.close()
+        if transport == "mqtt":
+            from noisylink.transport.multiprocess import RoleFailed, run_over_mqtt
+
+            link = None if broker is None else _broker(broker, username, password, ca_file,
+                                                        allow_anonymous)
+            try:
+                run_over_mqtt(scenario, loaded.name, out_dir, link, timeout)
+            except RoleFailed as exc:
+                raise fail(f"{exc.role}: {exc}" if exc.code != 2 else str(exc),
+                           code=exc.code if exc.code in (1, 2) else 1) from None
+            results_path = out_dir / "results.csv"
+            cells, rows = expand(loaded), read_rows(results_path)
+        else:
+            progress = LazyProgress(loaded.name)
+            try:
+                outcome = run_scenario(loaded, out_dir, source=source,
+                                       on_progress=progress.update)
+            finally:
+                progress.close()
+            results_path, cells, rows = outcome.results_path, outcome.plan.cells, outcome.rows
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -91,7 +164,7 @@ def run(
     for header in ("cell", "n", "bpp channel", "raw BER", "post BER", "PSNR dB", "SSIM",
                    "corrupted"):
         table.add_column(header, justify="left" if header == "cell" else "right")
-    for summary in summarize(outcome.plan.cells, outcome.rows):
+    for summary in summarize(cells, rows):
         table.add_row(
             summary.label, str(summary.rows), str(summary.bpp_channel), str(summary.raw_ber),
             str(summary.post_ber), str(summary.psnr), str(summary.ssim),
@@ -99,9 +172,63 @@ def run(
         )
     console.print(table)
     console.print(
-        f"{len(outcome.rows)} rows in {outcome.wall_s:.1f} s -> {outcome.results_path}",
+        f"{len(rows)} rows in {time.perf_counter() - started:.1f} s -> {results_path}",
         highlight=False,
     )
+
+
+@app.command()
+def tx(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
+    broker: BrokerUrl, username: Username = None, password: Password = None,
+    ca_file: CaFile = None, run_id: RunId = None, timeout: Timeout = 60.0,
+    allow_anonymous: AllowAnonymous = False,
+) -> None:
+    """The transmitter role: encode, packetize, protect and send frames to the broker."""
+    from noisylink.transport.roles import run_transmitter
+
+    def body(loaded, _source):
+        link = _broker(broker, username, password, ca_file, allow_anonymous)
+        return run_transmitter(loaded, link, run_id or loaded.name, timeout)
+
+    _run_role(scenario, "transmitter", body)
+
+
+@app.command("channel")
+def channel_role(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
+    broker: BrokerUrl, username: Username = None, password: Password = None,
+    ca_file: CaFile = None, run_id: RunId = None, timeout: Timeout = 60.0,
+    allow_anonymous: AllowAnonymous = False,
+) -> None:
+    """The channel role: corrupt the transmitter's frames and pass them to the receiver."""
+    from noisylink.transport.roles import run_channel
+
+    def body(loaded, _source):
+        link = _broker(broker, username, password, ca_file, allow_anonymous)
+        return run_channel(loaded, link, run_id or loaded.name, timeout)
+
+    _run_role(scenario, "channel", body)
+
+
+@app.command()
+def rx(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
+    broker: BrokerUrl,
+    out: Annotated[Path, typer.Option(help="Output folder for results.csv and manifest.json.")],
+    username: Username = None, password: Password = None, ca_file: CaFile = None,
+    run_id: RunId = None, timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
+) -> None:
+    """The receiver role: demodulate, decode ECC and images, write results.csv."""
+    from noisylink.transport.roles import run_receiver
+
+    def body(loaded, source):
+        link = _broker(broker, username, password, ca_file, allow_anonymous)
+        outcome = run_receiver(loaded, link, run_id or loaded.name, out, timeout, source)
+        console.print(f"{len(outcome.rows)} rows in {outcome.wall_s:.1f} s -> "
+                      f"{outcome.results_path}", highlight=False)
+
+    _run_role(scenario, "receiver", body)
 
 
 @app.command()
@@ -133,6 +260,85 @@ def check(
     console.print(f"{source}: {len(cells)} cells, {loaded.trials} trials each", highlight=False)
     for index, cell in enumerate(cells):
         console.print(f"  {index:3d}  {cell.label}", highlight=False, markup=False)
+
+
+@app.command()
+def sweep(
+    study: Annotated[str, typer.Argument(help="Study file, scenario file, or a built-in name.")],
+    out: Annotated[Path, typer.Option(help="Output folder; run again to resume.")],
+    engine: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Local worker processes (default: CPU count).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray: address of an existing cluster (default: local).")
+    ] = None,
+    images: Annotated[int | None, typer.Option(help="Images per scenario (scale).")] = None,
+    size: Annotated[int | None, typer.Option(help="Image side in pixels (scale).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials per image (scale).")] = None,
+) -> None:
+    """Run a study cell by cell; rows are appended as they finish, and a rerun resumes."""
+    from rich.progress import TextColumn
+
+    from noisylink.sweeps.study import Scale, load_study
+    from noisylink.sweeps.sweep import SweepProgress, run_sweep
+
+    if engine not in ("local", "ray"):
+        raise fail(f"--engine must be local or ray, got {engine!r}")
+    try:
+        scale = Scale(images=images, size=size, trials=trials)
+    except ValueError as exc:
+        raise fail(f"scale options: {str(exc).splitlines()[-1]}") from None
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TextColumn("rows"), TextColumn("{task.fields[cells]}"), TimeRemainingColumn(),
+        console=errors, transient=False,
+    )
+    task_id = None
+
+    def on_progress(state: SweepProgress) -> None:
+        nonlocal task_id
+        cells = f"cells {state.cells_done}/{state.cells_total}"
+        if task_id is None:
+            task_id = progress.add_task(loaded.name, total=state.rows_total, cells=cells,
+                                        completed=state.rows_done)
+        progress.update(task_id, completed=state.rows_done, cells=cells)
+
+    try:
+        loaded = load_study(study, scale)
+        with progress:
+            outcome = run_sweep(loaded, out, engine=engine, workers=workers,  # type: ignore[arg-type]
+                                address=address, on_progress=on_progress)
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; finished rows are in results.csv, run again to resume",
+                   code=130) from None
+    console.print(
+        f"{outcome.rows_run} rows run, {outcome.rows_skipped} already done, "
+        f"{outcome.rows_total} in all, in {outcome.wall_s:.1f} s -> {outcome.results_path}",
+        highlight=False,
+    )
+    for failure in outcome.failures:
+        errors.print(f"error: {failure.task.scenario.name} cell {failure.task.cell}: "
+                     f"{failure.message}", highlight=False, markup=False)
+    if outcome.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A run or sweep folder with results.csv.")],
+) -> None:
+    """Write PNG plots of a results folder to RUN_DIR/plots/."""
+    from noisylink.plots import write_plots
+
+    try:
+        written = write_plots(run_dir)
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    for path in written:
+        console.print(str(path), highlight=False, markup=False)
 
 
 @app.command("train-prior")
@@ -187,6 +393,120 @@ def eval_prior(
     typer.echo(f"x0 PSNR of {model} on {len(pictures)} images from {data} ({crop}x{crop} crops)")
     for t, value in result.items():
         typer.echo(f"t={t}: {value:.2f} dB")
+
+
+@app.command("train-jscc")
+def train_jscc(
+    method: Annotated[str, typer.Option(help="necst or iabf.")],
+    eps: Annotated[float, typer.Option(help="BSC flip probability to train for (0 < ε < 0.5).")],
+    data: Annotated[Path, typer.Option(help="MNIST in keras layout (mnist.npz).")] = Path(
+        "../shared/data/mnist/mnist.npz"
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Model folder (default noisylink-out/jscc/METHOD-epsE).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Most epochs over the 50k training digits.")] = 200,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better "
+                                                "validation L2.")] = 20,
+    estimator: Annotated[str, typer.Option(help="rloo or vimco.")] = "rloo",
+    info_weight: Annotated[float, typer.Option(help="IABF's λ for the infomax term.")] = 0.001,
+    adversarial: Annotated[
+        str, typer.Option(help="IABF: 'regularize' (NECST loss + adversarial term) or 'replace'.")
+    ] = "regularize",
+    adversarial_weight: Annotated[
+        float, typer.Option(help="IABF with regularize: weight of the adversarial term.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and sampling.")] = 0,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop after the epoch that passes this time.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train NECST or IABF on MNIST (100 bits); keeps the model with the best validation L2."""
+    from noisylink.codecs.jscc.training import Recipe, load_mnist
+    from noisylink.codecs.jscc.training import train_jscc as run_training
+    from noisylink.codecs.jscc.weights import model_dir
+
+    try:
+        recipe = Recipe(method=method, eps=eps, epochs=epochs, patience=patience,  # type: ignore[arg-type]
+                        estimator=estimator, info_weight=info_weight, seed=seed,  # type: ignore[arg-type]
+                        adversarial=adversarial, adversarial_weight=adversarial_weight)  # type: ignore[arg-type]
+        split = load_mnist(data)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        report = run_training(recipe, split, out or model_dir("noisylink-out/jscc", method, eps),
+                              max_minutes=max_minutes, log=lambda line: typer.echo(line, err=True))
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"best validation L2 {report.best_validation_l2:.3f} at epoch {report.best_epoch} "
+               f"of {report.epochs_run}; {report.seconds / 60:.1f} min")
+
+
+@app.command("eval-jscc")
+def eval_jscc(
+    data: Annotated[Path, typer.Option(help="MNIST in keras layout (mnist.npz).")] = Path(
+        "../shared/data/mnist/mnist.npz"
+    ),
+    weights: Annotated[
+        str, typer.Option(help="'bundled' or a folder holding METHOD-epsE model folders.")
+    ] = "bundled",
+    seed: Annotated[int, typer.Option(help="Seed of the bit sampling and the channel.")] = 0,
+) -> None:
+    """Score the NECST and IABF models on the MNIST test set (the IABF paper's Table 1)."""
+    from noisylink.codecs.jscc.evaluation import TOLERANCE, evaluate_models, iabf_at_or_below_necst
+    from noisylink.codecs.jscc.training import load_mnist
+
+    try:
+        scores = evaluate_models(weights, load_mnist(data).test, seed=seed)
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    typer.echo("method,eps,l2")
+    for score in scores:
+        typer.echo(f"{score.method},{score.eps:g},{score.l2:.3f}")
+    table = Table(title="MNIST test set, 100 bits: mean per-image squared error (lower is better)")
+    for header in ("method", "eps", "ours", "paper", "gap", f"within {TOLERANCE:.0%}",
+                   "kept epoch", "training min"):
+        table.add_column(header, justify="right")
+    for score in scores:
+        gap = score.relative_gap
+        table.add_row(
+            score.method, f"{score.eps:g}", f"{score.l2:.3f}",
+            "" if score.paper is None else f"{score.paper:.3f}",
+            "" if gap is None else f"{gap:+.1%}",
+            "" if gap is None else ("yes" if abs(gap) <= TOLERANCE else "no"),
+            "" if score.epoch is None else str(score.epoch),
+            "" if score.train_minutes is None else f"{score.train_minutes:.1f}",
+        )
+    console.print(table)
+    for eps, ok in iabf_at_or_below_necst(scores).items():
+        console.print(f"eps={eps:g}: IABF {'at or below' if ok else 'above'} NECST",
+                      highlight=False)
+
+
+@app.command("export-digits")
+def export_digits(
+    data: Annotated[Path, typer.Option(help="MNIST in keras layout (mnist.npz).")] = Path(
+        "../shared/data/mnist/mnist.npz"
+    ),
+    count: Annotated[int, typer.Option(help="How many test digits, from the first.")] = 300,
+    out: Annotated[Path | None, typer.Option(help="npz to write (default: the package's).")] = None,
+) -> None:
+    """Write the first COUNT MNIST test digits as the built-in ``digits`` image source."""
+    import numpy as np
+
+    from noisylink.images import DIGITS_FILE
+
+    target = out or DIGITS_FILE
+    try:
+        with np.load(data) as mnist:
+            digits, labels = mnist["x_test"][:count], mnist["y_test"][:count]
+    except (OSError, ValueError, KeyError) as exc:
+        raise fail(f"{data}: cannot read MNIST ({exc})") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(target, digits=digits.astype(np.uint8), labels=labels.astype(np.uint8))
+    typer.echo(f"{len(digits)} digits -> {target}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m noisylink`

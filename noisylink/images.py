@@ -1,12 +1,15 @@
 """Image sources: the built-in samples or a folder, shaped as the scenario says.
 
 The built-in samples are the test pictures that ship inside scikit-image (``skimage.data``),
-so they need no network and no data folder. Images come out as ``uint8 [H, W, C]``, C 1 or 3.
+so they need no network and no data folder. The built-in ``digits`` are 300 MNIST test digits
+(28x28 gray) written into the package by ``noisylink export-digits``. Images come out as
+``uint8 [H, W, C]``, C 1 or 3.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,20 @@ def _load_sample(name: str) -> NDArray[np.uint8]:
     import skimage.data
 
     return np.asarray(getattr(skimage.data, name)(), dtype=np.uint8)
+
+
+DIGITS_FILE = Path(__file__).parent / "data" / "mnist-test-digits.npz"
+
+
+@lru_cache(maxsize=1)
+def bundled_digits() -> NDArray[np.uint8]:
+    """The bundled MNIST test digits, ``[N, 28, 28]`` uint8."""
+    with np.load(DIGITS_FILE) as data:
+        return np.asarray(data["digits"], dtype=np.uint8)
+
+
+def digit_name(index: int) -> str:
+    return f"digit-{index:03d}"
 
 
 def _load_file(path: Path) -> NDArray[np.uint8]:
@@ -78,6 +95,8 @@ def image_names(spec: ImagesSpec) -> list[str]:
     """Names of the images a spec selects, in order (cheap: reads no pixels)."""
     if spec.source == "samples":
         names = list(SAMPLE_NAMES)
+    elif spec.source == "digits":
+        names = [digit_name(i) for i in range(len(bundled_digits()))]
     else:
         assert spec.path is not None
         folder = spec.path.expanduser()
@@ -93,6 +112,8 @@ def load_image(spec: ImagesSpec, name: str) -> SourceImage:
     """One selected image, shaped."""
     if spec.source == "samples":
         pixels = _load_sample(name)
+    elif spec.source == "digits":
+        pixels = bundled_digits()[int(name.removeprefix("digit-"))]
     else:
         assert spec.path is not None
         pixels = _load_file(spec.path.expanduser() / name)

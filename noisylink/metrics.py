@@ -91,9 +91,20 @@ def ms_ssim(reference: NDArray[Any], test: NDArray[Any]) -> float:
     return float(value)
 
 
+def mse(reference: NDArray[Any], test: NDArray[Any]) -> float:
+    """Mean squared error per pixel value, on the 0-255 scale.
+
+    The JSCC papers' per-image L2 (pixels in [0, 1], summed) is ``mse * H * W * C / 255**2``.
+    """
+    ref, out = _pair(reference, test)
+    return float(np.mean((ref.astype(np.float64) - out.astype(np.float64)) ** 2))
+
+
 def quality_metrics(reference: NDArray[Any], test: NDArray[Any]) -> dict[str, float]:
-    """All metrics for one received image: ``psnr`` (dB), ``ssim``, ``ms_ssim`` (unitless)."""
+    """All metrics for one received image: ``psnr`` (dB), ``ssim``, ``ms_ssim`` (unitless),
+    ``mse`` (0-255 scale)."""
     return {
+        "mse": mse(reference, test),
         "psnr": psnr(reference, test),
         "ssim": ssim(reference, test),
         "ms_ssim": ms_ssim(reference, test),

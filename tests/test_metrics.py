@@ -75,7 +75,8 @@ def test_ms_ssim_identical_and_noisy(channels: int) -> None:
 def test_quality_metrics_keys() -> None:
     image = textured(64, 64)
     result = quality_metrics(image, noisy(image, 10))
-    assert set(result) == {"psnr", "ssim", "ms_ssim"}
+    assert set(result) == {"psnr", "ssim", "ms_ssim", "mse"}
     assert all(isinstance(value, float) for value in result.values())
     assert math.isnan(result["ms_ssim"])
     assert result["psnr"] == psnr(image, noisy(image, 10))
+    assert result["psnr"] == pytest.approx(10 * math.log10(255**2 / result["mse"]))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from noisylink.codecs.base import Encoded
 from noisylink.images import SourceImage
 from noisylink.link.chain import LinkChain
 from noisylink.link.messages import StreamId
@@ -23,6 +24,9 @@ class LinkPlan:
     scenario: Scenario
     cells: list[Cell]
     images: list[SourceImage]
+    only: frozenset[StreamId] | None = None  # run just these streams (a sweep's remainder)
+    # encodings by (codec settings, image index), shared by the plans of one worker process
+    encode_cache: dict[tuple[str, int], tuple[Encoded, float]] | None = None
     _chains: dict[int, LinkChain] = field(default_factory=dict, repr=False)
 
     def chain(self, cell_index: int) -> LinkChain:
@@ -34,14 +38,18 @@ class LinkPlan:
         return self._chains[cell_index]
 
     def streams(self) -> Iterator[StreamId]:
-        """Every (cell, image, trial) in transmission order, codec-major."""
+        """Every (cell, image, trial) to run, in transmission order, codec-major."""
         for cell in range(len(self.cells)):
             for image in range(len(self.images)):
                 for trial in range(self.scenario.trials):
-                    yield StreamId(cell, image, trial)
+                    stream = StreamId(cell, image, trial)
+                    if self.only is None or stream in self.only:
+                        yield stream
 
     @property
     def n_streams(self) -> int:
+        if self.only is not None:
+            return len(self.only)
         return len(self.cells) * len(self.images) * self.scenario.trials
 
     def channel_rng(self, stream: StreamId) -> np.random.Generator:

@@ -22,13 +22,14 @@ from scipy import stats
 from noisylink.scenarios.grid import Cell
 
 COLUMNS = (
-    "scenario", "cell", "codec", "codec_params", "ecc", "ecc_params", "ecc_rate",
+    "scenario", "cell", "cell_id", "codec", "codec_label", "codec_params", "ecc", "ecc_params",
+    "ecc_rate",
     "interleaver", "modulation", "channel", "channel_params", "channel_param", "channel_value",
     "trial", "image", "width", "height",
     "source_bits", "overhead_bits", "parity_bits", "channel_bits", "channel_uses",
     "bpp_source", "bpp_channel", "ecc_overhead", "raw_ber", "post_ber",
     "frames", "frames_crc_failed", "frames_lost", "ecc_blocks_failed",
-    "decoded", "decode_error", "psnr", "ssim", "ms_ssim",
+    "decoded", "decode_error", "psnr", "ssim", "ms_ssim", "mse",
     "encode_s", "ecc_decode_s", "decode_s",
 )
 TIMING_COLUMNS = ("encode_s", "ecc_decode_s", "decode_s")
@@ -39,7 +40,9 @@ def cell_columns(scenario_name: str, index: int, cell: Cell, ecc_rate: float) ->
     return {
         "scenario": scenario_name,
         "cell": index,
+        "cell_id": cell.id,
         "codec": cell.codec.name,
+        "codec_label": cell.codec.label(),
         "codec_params": json.dumps(cell.codec.params(), sort_keys=True),
         "ecc": cell.ecc.label(),
         "ecc_params": json.dumps(cell.ecc.params(), sort_keys=True),
@@ -53,7 +56,7 @@ def cell_columns(scenario_name: str, index: int, cell: Cell, ecc_rate: float) ->
     }
 
 
-def _format(value: Any) -> Any:
+def format_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -72,7 +75,7 @@ class ResultsWriter:
         self._file.flush()
 
     def write(self, row: Mapping[str, Any]) -> None:
-        self._writer.writerow({key: _format(row.get(key, "")) for key in COLUMNS})
+        self._writer.writerow({key: format_value(row.get(key, "")) for key in COLUMNS})
         self._file.flush()
 
     def close(self) -> None:

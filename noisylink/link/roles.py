@@ -46,25 +46,30 @@ def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded, float]
     return encoded, time.perf_counter() - started
 
 
-def _timed_encode_all(chain: LinkChain, plan: LinkPlan) -> list[tuple[Encoded, float]]:
-    """Encode every image of the plan in one batched call; each gets an equal share of time."""
+def _timed_encode_all(
+    chain: LinkChain, plan: LinkPlan, indices: list[int]
+) -> dict[int, tuple[Encoded, float]]:
+    """Encode the given images of the plan in one batched call; each gets an equal share of
+    the time."""
     started = time.perf_counter()
-    encoded = chain.codec.encode_batch([image.pixels for image in plan.images])
+    encoded = chain.codec.encode_batch([plan.images[i].pixels for i in indices])
     share = (time.perf_counter() - started) / max(1, len(encoded))
-    return [(item, share) for item in encoded]
+    return {index: (item, share) for index, item in zip(indices, encoded, strict=True)}
 
 
 async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
     """Encode each image once per codec setting, then send every stream frame by frame."""
-    encodes: dict[tuple[str, int], tuple[Encoded, float]] = {}
+    encodes = plan.encode_cache if plan.encode_cache is not None else {}
     for stream in plan.streams():
         chain = plan.chain(stream.cell)
         key = (chain.cell.codec.model_dump_json(), stream.image)
         if key not in encodes:
-            encodes = {k: v for k, v in encodes.items() if k[0] == key[0]}
+            for stale in [k for k in encodes if k[0] != key[0]]:  # keep one codec setting
+                del encodes[stale]
             if hasattr(chain.codec, "encode_batch"):  # all images at once, sharing codebooks
-                batch = await asyncio.to_thread(_timed_encode_all, chain, plan)
-                encodes.update({(key[0], image): done for image, done in enumerate(batch)})
+                needed = sorted({s.image for s in plan.streams() if s.cell == stream.cell})
+                batch = await asyncio.to_thread(_timed_encode_all, chain, plan, needed)
+                encodes.update({(key[0], image): done for image, done in batch.items()})
             else:
                 pixels = plan.images[stream.image].pixels
                 encodes[key] = await asyncio.to_thread(_timed_encode, chain, pixels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,12 @@ from noisylink.link.results import (
     versions,
     write_manifest,
 )
-from noisylink.link.roles import run_in_process
+from noisylink.link.roles import RowSink, run_in_process
 from noisylink.scenarios.grid import expand
 from noisylink.scenarios.schema import Scenario
 
 ProgressCallback = Callable[[int, int], None]
+LinkRunner = Callable[[LinkPlan, RowSink], Awaitable[None]]
 
 
 def resolve_device(device: str) -> str:
@@ -59,9 +60,11 @@ def run_scenario(
     *,
     source: str = "",
     on_progress: ProgressCallback | None = None,
+    link: LinkRunner = run_in_process,
 ) -> RunOutcome:
-    """Run every (cell, image, trial) of a scenario in one process; rows are written as they
-    finish, the manifest at the start and again at the end."""
+    """Run every (cell, image, trial) of a scenario; rows are written as they finish, the
+    manifest at the start and again at the end. ``link`` runs the roles: all three in this
+    process by default, or the receiver's end of a transport (``noisylink rx``)."""
     started = time.perf_counter()
     plan = build_plan(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,7 @@ def run_scenario(
             on_progress(len(rows), plan.n_streams)
 
     try:
-        asyncio.run(run_in_process(plan, on_row))
+        asyncio.run(link(plan, on_row))
     finally:
         writer.close()
     wall_s = time.perf_counter() - started

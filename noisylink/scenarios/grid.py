@@ -50,6 +50,11 @@ class Cell:
         return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
     @property
+    def id(self) -> str:
+        """A short stable id of the cell's settings (12 hex digits of the key's SHA-256)."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:12]
+
+    @property
     def label(self) -> str:
         modulation = self.modulation.label() if self.modulation else "-"
         return " | ".join(

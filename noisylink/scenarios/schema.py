@@ -26,7 +26,7 @@ class ImagesSpec(_Strict):
     ``size`` x ``size`` square (an image smaller than ``size`` is first scaled up).
     """
 
-    source: Literal["samples", "folder"] = "samples"
+    source: Literal["samples", "digits", "folder"] = "samples"
     path: Path | None = None
     resize: int | None = pydantic.Field(default=None, ge=8)
     size: int | None = pydantic.Field(default=None, ge=8)
@@ -37,7 +37,7 @@ class ImagesSpec(_Strict):
     def _folder_needs_path(self) -> ImagesSpec:
         if self.source == "folder" and self.path is None:
             raise ValueError("source 'folder' needs a 'path'")
-        if self.source == "samples" and self.path is not None:
+        if self.source != "folder" and self.path is not None:
             raise ValueError("'path' is only for source 'folder'")
         return self
 

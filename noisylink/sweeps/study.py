@@ -1,0 +1,129 @@
+"""Studies: several scenarios swept together, or one scenario file with lists (a grid).
+
+A study file is YAML with ``scenarios`` (built-in names, paths relative to the study file,
+or inline scenario mappings) and optional ``scale`` settings applied to every scenario, so one
+setting takes a study from this machine's minutes to a larger image set::
+
+    name: my-study
+    description: shown by `noisylink sweep --help`... and in the manifest
+    scale: {images: 4, size: 128, trials: 2}
+    scenarios: [rcc-vs-jpeg, my/other.yaml, {name: inline, codec: ..., channel: ...}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from noisylink.errors import ScenarioError
+from noisylink.registry import scenario_error_from
+from noisylink.scenarios.loading import load_scenario, parse_scenario, read_yaml
+from noisylink.scenarios.schema import Scenario
+
+BUILTIN_STUDIES = "noisylink.sweeps.builtin"
+
+
+class Scale(pydantic.BaseModel):
+    """Overrides applied to every scenario of a study (unset = the scenario's own)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    images: int | None = pydantic.Field(None, ge=1, description="images per scenario (limit)")
+    size: int | None = pydantic.Field(None, ge=8, description="center-crop side in pixels")
+    trials: int | None = pydantic.Field(None, ge=1)
+
+    def merged(self, other: Scale) -> Scale:
+        """``other``'s settings where given, else these."""
+        mine, theirs = self.model_dump(exclude_none=True), other.model_dump(exclude_none=True)
+        return Scale(**{**mine, **theirs})
+
+    def apply(self, scenario: Scenario) -> Scenario:
+        images = scenario.images
+        changes: dict[str, Any] = {}
+        if self.images is not None:
+            changes["limit"] = self.images
+        if self.size is not None:
+            changes["size"] = self.size
+            if images.resize is not None:
+                changes["resize"] = self.size
+        updated = scenario.model_copy(update={"images": images.model_copy(update=changes)})
+        if self.trials is not None:
+            updated = updated.model_copy(update={"trials": self.trials})
+        return updated
+
+
+class StudyFile(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    name: str = pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    scale: Scale = Scale()
+    scenarios: list[str | dict[str, Any]] = pydantic.Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    source: str
+    scenarios: list[Scenario]
+
+
+def builtin_study_names() -> list[str]:
+    folder = resources.files(BUILTIN_STUDIES)
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def _study_from_data(data: dict[str, Any], source: str, base: Path | None,
+                     scale: Scale) -> Study:
+    try:
+        study = StudyFile.model_validate(data)
+    except pydantic.ValidationError as exc:
+        error = scenario_error_from(exc)
+        raise ScenarioError(error.message, source=source, field=error.field) from None
+    effective = study.scale.merged(scale)
+    scenarios: list[Scenario] = []
+    for index, entry in enumerate(study.scenarios):
+        if isinstance(entry, dict):
+            scenario = parse_scenario(entry, f"{source} (scenarios[{index}])")
+        else:
+            path = Path(entry)
+            if base is not None and not path.is_absolute() and (base / path).exists():
+                path = base / path
+            scenario, _ = load_scenario(path if path.exists() else entry)
+        scenarios.append(effective.apply(scenario))
+    names = [s.name for s in scenarios]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ScenarioError(f"scenario names must differ within a study: {duplicates}",
+                            source=source, field="scenarios")
+    return Study(study.name, study.description, source, scenarios)
+
+
+def load_study(ref: str, scale: Scale | None = None) -> Study:
+    """A study file, a built-in study, or a scenario (file or built-in) as a one-scenario study."""
+    scale = scale or Scale()
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ScenarioError("no such study or scenario file", source=str(path))
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"cannot read: {exc}", source=str(path)) from None
+        data = read_yaml(text, str(path))
+        if isinstance(data, dict) and "scenarios" in data:
+            return _study_from_data(data, str(path), path.parent, scale)
+        scenario, source = load_scenario(path)
+        return Study(scenario.name, scenario.description, source, [scale.apply(scenario)])
+    if ref in builtin_study_names():
+        text = resources.files(BUILTIN_STUDIES).joinpath(f"{ref}.yaml").read_text()
+        source = f"built-in study {ref}"
+        return _study_from_data(read_yaml(text, source), source, None, scale)
+    scenario, source = load_scenario(ref)  # a built-in scenario, or its one-line error
+    return Study(scenario.name, scenario.description, source, [scale.apply(scenario)])

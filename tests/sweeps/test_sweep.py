@@ -1,0 +1,219 @@
+"""Sweeps: studies, resumable results, kill -9 and resume, engines agree, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from noisylink.errors import NoisylinkError, ScenarioError
+from noisylink.link.results import COLUMNS, TIMING_COLUMNS, read_rows
+from noisylink.link.runner import run_scenario
+from noisylink.sweeps.store import ResultsStore
+from noisylink.sweeps.study import Scale, builtin_study_names, load_study
+from noisylink.sweeps.sweep import run_sweep
+
+SMALL = {
+    "name": "small",
+    "seed": 4,
+    "images": {"source": "samples", "resize": 48, "size": 48, "limit": 2},
+    "codec": {"name": "jpeg", "quality": [40, 70]},
+    "ecc": [{"name": "none"}, {"name": "rs", "k": 223}],
+    "channel": {"name": "bsc", "ber": [0.0, 1.0e-3]},
+    "trials": 2,
+}
+
+
+def write_study(folder: Path, scenarios: list, **extra: object) -> Path:
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({"name": "study", "scenarios": scenarios, **extra}))
+    return path
+
+
+def comparable(rows: list[dict[str, str]]) -> dict[tuple[str, ...], dict[str, str]]:
+    """Rows by (scenario, cell, image, trial), timing columns left out."""
+    return {
+        (r["scenario"], r["cell_id"], r["image"], r["trial"]):
+        {k: v for k, v in r.items() if k not in TIMING_COLUMNS}
+        for r in rows
+    }
+
+
+def test_sweep_rows_equal_the_in_process_run_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
+    study = load_study(str(write_study(tmp_path, [SMALL])))
+    outcome = run_sweep(study, tmp_path / "sweep", workers=2)
+    assert not outcome.failures and outcome.rows_run == outcome.rows_total == 2 * 2 * 2 * 2 * 2
+    run = run_scenario(study.scenarios[0], tmp_path / "run")
+    swept = read_rows(outcome.results_path)
+    assert comparable(swept) == comparable(read_rows(run.results_path))
+    again = run_sweep(study, tmp_path / "sweep", workers=2)
+    assert again.rows_run == 0 and again.rows_skipped == outcome.rows_total
+    assert read_rows(outcome.results_path) == swept
+    # example reconstructions for the plots: one per cell, and the source
+    examples = tmp_path / "sweep" / "examples" / "small"
+    assert (examples / "source.png").exists()
+    assert len(list(examples.glob("*.png"))) == 1 + 8
+
+
+def test_scale_grows_a_finished_sweep_without_recomputing(tmp_path: Path) -> None:
+    path = write_study(tmp_path, [SMALL], scale={"images": 1, "trials": 1})
+    first = run_sweep(load_study(str(path)), tmp_path / "out", workers=1)
+    assert first.rows_total == 8
+    bigger = run_sweep(load_study(str(path), Scale(images=2, trials=2)), tmp_path / "out",
+                       workers=1)
+    assert bigger.rows_total == 32 and bigger.rows_skipped == 8 and bigger.rows_run == 24
+    rows = read_rows(tmp_path / "out" / "results.csv")
+    assert len(comparable(rows)) == len(rows) == 32
+
+
+def test_store_drops_a_partial_last_line_and_knows_finished_rows(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    with ResultsStore(path) as store:
+        for trial in range(3):
+            store.append({"scenario": "s", "cell_id": "abc", "image": "x", "trial": trial,
+                          "decode_error": "two\nlines"})
+    with path.open("a") as handle:
+        handle.write("s,0,abc,jpeg,")  # what a kill in the middle of a write leaves
+    store = ResultsStore(path)
+    store.close()
+    assert store.repaired_bytes == len("s,0,abc,jpeg,")
+    assert store.done == {("s", "abc", "x", 0), ("s", "abc", "x", 1), ("s", "abc", "x", 2)}
+    rows = read_rows(path)
+    assert len(rows) == 3 and rows[0]["decode_error"] == "two lines"
+    assert list(rows[0]) == list(COLUMNS)
+
+
+def test_store_refuses_a_file_with_other_columns(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(NoisylinkError, match="other columns"):
+        ResultsStore(path)
+
+
+# A study slow enough to be killed in the middle: commpy's RS decoder on every frame.
+SLOW = SMALL | {
+    "name": "slow",
+    "images": {"source": "samples", "resize": 96, "size": 96, "limit": 3},
+    "codec": {"name": "jpeg", "quality": [60, 90]},
+    "ecc": {"name": "rs", "k": 223, "backend": "reference"},
+    "channel": {"name": "bsc", "ber": [1.0e-4, 1.0e-3]},
+    "trials": 3,
+}
+
+
+def test_kill_9_mid_sweep_then_resume_gives_exactly_the_expected_rows(tmp_path: Path) -> None:
+    study = write_study(tmp_path, [SLOW])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "noisylink", "sweep", str(study), "--out", str(out),
+               "--workers", "2"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    results = out / "results.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if results.exists() and len(results.read_text().splitlines()) > 1 + 5:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_rows = len(read_rows(results))
+    assert 5 <= killed_rows < 36, "the kill should land mid-sweep"
+    time.sleep(0.5)  # workers die with the sweep process (they must not write after it)
+    assert len(read_rows(results)) == killed_rows
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{killed_rows} already done" in resumed.stdout
+    rows = read_rows(results)
+    keys = [(r["scenario"], r["cell_id"], r["image"], r["trial"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * 2 * 3 * 3
+    reference = run_scenario(load_study(str(study)).scenarios[0], tmp_path / "reference")
+    assert comparable(rows) == comparable(read_rows(reference.results_path))
+
+
+def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    broken = SMALL | {"codec": [{"name": "jpeg", "quality": 50}, {"name": "jpeg", "bpp": 0.01}]}
+    outcome = run_sweep(load_study(str(write_study(tmp_path, [broken]))), tmp_path / "out",
+                        workers=2)
+    assert len(outcome.failures) == 4  # the bpp=0.01 cells: no JPEG fits
+    assert all("bpp=0.01" in f.message for f in outcome.failures)
+    rows = read_rows(outcome.results_path)
+    assert len(rows) == 16 and {r["codec_params"] for r in rows} == {'{"quality": 50}'}
+
+
+def test_study_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    bad = write_study(tmp_path, [SMALL | {"channel": {"name": "bsc", "ber": "high"}}])
+    with pytest.raises(ScenarioError) as info:
+        load_study(str(bad))
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    twice = write_study(tmp_path, [SMALL, SMALL])
+    with pytest.raises(ScenarioError, match="must differ"):
+        load_study(str(twice))
+    (tmp_path / "typo.yaml").write_text("name: s\nscenarios: []\n")
+    with pytest.raises(ScenarioError, match="scenarios"):
+        load_study(str(tmp_path / "typo.yaml"))
+    result = subprocess.run(
+        [sys.executable, "-m", "noisylink", "sweep", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(bad) in lines[0]
+
+
+def test_study_paths_are_relative_to_the_study_and_builtins_resolve(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "one.yaml").write_text(yaml.safe_dump(SMALL))
+    study = load_study(str(write_study(tmp_path, ["sub/one.yaml", "quickstart"],
+                                       scale={"images": 1})))
+    assert [s.name for s in study.scenarios] == ["small", "quickstart"]
+    assert all(s.images.limit == 1 for s in study.scenarios)
+    assert {"ecc-tradeoff", "bitflip-robustness"} <= set(builtin_study_names())
+    for name in ("ecc-tradeoff", "bitflip-robustness"):
+        assert load_study(name).scenarios
+    one = load_study("quickstart", Scale(trials=3, size=32))
+    assert one.scenarios[0].trials == 3 and one.scenarios[0].images.size == 32
+
+
+def test_ray_and_local_engines_give_the_same_rows(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    study = load_study(str(write_study(tmp_path, [SMALL | {"trials": 1}])))
+    local = run_sweep(study, tmp_path / "local", workers=2)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_sweep(study, tmp_path / "ray", engine="ray")
+    finally:
+        ray.shutdown()
+    assert not on_ray.failures and on_ray.rows_run == local.rows_run == 16
+    assert comparable(read_rows(on_ray.results_path)) == comparable(
+        read_rows(local.results_path))
+
+
+def test_sweep_and_plot_commands(tmp_path: Path) -> None:
+    study = write_study(tmp_path, [SMALL | {"trials": 1}])
+    out = tmp_path / "out"
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    swept = subprocess.run(
+        [sys.executable, "-m", "noisylink", "sweep", str(study), "--out", str(out),
+         "--workers", "1"], capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert swept.returncode == 0, swept.stderr
+    assert "16 rows run, 0 already done, 16 in all" in swept.stdout
+    assert "cells 8/8" in swept.stderr  # the one progress bar: rows, cells, time left
+    plotted = subprocess.run([sys.executable, "-m", "noisylink", "plot", str(out)],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert plotted.returncode == 0, plotted.stderr
+    names = sorted(Path(line).name for line in plotted.stdout.split())
+    assert names == ["small-corruption-vs-ber.png", "small-examples.png",
+                     "small-quality-vs-bandwidth.png", "small-quality-vs-ber.png"]
+    assert all((out / "plots" / name).stat().st_size > 10_000 for name in names)
+    missing = subprocess.run([sys.executable, "-m", "noisylink", "plot", str(tmp_path / "x")],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
