@@ -177,6 +177,18 @@ def run(
     )
 
 
+def _network_role(scenario: str, role: str, runner, broker: str, username: str | None,
+                  password: str | None, ca_file: Path | None, run_id: str | None,
+                  timeout: float, allow_anonymous: bool) -> None:
+    """Run the transmitter or channel role (``runner``) for a scenario over MQTT."""
+
+    def body(loaded, _source):
+        link = _broker(broker, username, password, ca_file, allow_anonymous)
+        return runner(loaded, link, run_id or loaded.name, timeout)
+
+    _run_role(scenario, role, body)
+
+
 @app.command()
 def tx(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
@@ -187,11 +199,8 @@ def tx(
     """The transmitter role: encode, packetize, protect and send frames to the broker."""
     from noisylink.transport.roles import run_transmitter
 
-    def body(loaded, _source):
-        link = _broker(broker, username, password, ca_file, allow_anonymous)
-        return run_transmitter(loaded, link, run_id or loaded.name, timeout)
-
-    _run_role(scenario, "transmitter", body)
+    _network_role(scenario, "transmitter", run_transmitter, broker, username, password,
+                  ca_file, run_id, timeout, allow_anonymous)
 
 
 @app.command("channel")
@@ -204,11 +213,8 @@ def channel_role(
     """The channel role: corrupt the transmitter's frames and pass them to the receiver."""
     from noisylink.transport.roles import run_channel
 
-    def body(loaded, _source):
-        link = _broker(broker, username, password, ca_file, allow_anonymous)
-        return run_channel(loaded, link, run_id or loaded.name, timeout)
-
-    _run_role(scenario, "channel", body)
+    _network_role(scenario, "channel", run_channel, broker, username, password, ca_file,
+                  run_id, timeout, allow_anonymous)
 
 
 @app.command()

@@ -54,17 +54,22 @@ def read_yaml(text: str, source: str) -> Any:
         raise ScenarioError(f"invalid YAML: {problem}", source=source, field=where) from None
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The parsed YAML of a file, with one-line errors naming it (``what``: for the message)."""
+    if not path.is_file():
+        raise ScenarioError(f"no such {what} file", source=str(path))
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read: {exc}", source=str(path)) from None
+    return read_yaml(text, str(path))
+
+
 def load_scenario(ref: str | Path) -> tuple[Scenario, str]:
     """A scenario from a file path or a built-in name, with the source it came from."""
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ScenarioError("no such scenario file", source=str(path))
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"cannot read: {exc}", source=str(path)) from None
-        return parse_scenario(read_yaml(text, str(path)), str(path)), str(path)
+        return parse_scenario(read_yaml_file(path, "scenario"), str(path)), str(path)
     name = str(ref)
     if name in builtin_names():
         source = f"built-in {name}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from noisylink.errors import NoisylinkError
 from noisylink.sweeps.engines import RowCallback, TaskCallback, TaskFailure, error_line
-from noisylink.sweeps.tasks import CellTask, _cells, run_cell_task
+from noisylink.sweeps.tasks import CellTask, run_cell_task, scenario_cells
 
 NEURAL_CODECS = frozenset({"ddcm", "turbo-ddcm", "robust-turbo-ddcm", "necst", "iabf"})
 
@@ -33,7 +33,7 @@ def split_by_image(task: CellTask) -> list[CellTask]:
 
 def wants_gpu(task: CellTask, cluster_has_gpu: bool) -> bool:
     device = task.scenario.device
-    codec = _cells(task.scenario)[task.cell].codec.name
+    codec = scenario_cells(task.scenario)[task.cell].codec.name
     return codec in NEURAL_CODECS and (device == "cuda" or (device == "auto" and cluster_has_gpu))
 
 

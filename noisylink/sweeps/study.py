@@ -21,7 +21,12 @@ import pydantic
 
 from noisylink.errors import ScenarioError
 from noisylink.registry import scenario_error_from
-from noisylink.scenarios.loading import load_scenario, parse_scenario, read_yaml
+from noisylink.scenarios.loading import (
+    load_scenario,
+    parse_scenario,
+    read_yaml,
+    read_yaml_file,
+)
 from noisylink.scenarios.schema import Scenario
 
 BUILTIN_STUDIES = "noisylink.sweeps.builtin"
@@ -110,17 +115,11 @@ def load_study(ref: str, scale: Scale | None = None) -> Study:
     scale = scale or Scale()
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ScenarioError("no such study or scenario file", source=str(path))
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"cannot read: {exc}", source=str(path)) from None
-        data = read_yaml(text, str(path))
+        data = read_yaml_file(path, "study or scenario")
         if isinstance(data, dict) and "scenarios" in data:
             return _study_from_data(data, str(path), path.parent, scale)
-        scenario, source = load_scenario(path)
-        return Study(scenario.name, scenario.description, source, [scale.apply(scenario)])
+        scenario = parse_scenario(data, str(path))  # read once, not again by load_scenario
+        return Study(scenario.name, scenario.description, str(path), [scale.apply(scenario)])
     if ref in builtin_study_names():
         text = resources.files(BUILTIN_STUDIES).joinpath(f"{ref}.yaml").read_text()
         source = f"built-in study {ref}"

@@ -21,7 +21,7 @@ from noisylink.link.results import versions
 from noisylink.sweeps.engines import TaskFailure, run_local
 from noisylink.sweeps.store import ResultsStore
 from noisylink.sweeps.study import Study
-from noisylink.sweeps.tasks import CellTask, _cells
+from noisylink.sweeps.tasks import CellTask, scenario_cells
 
 Engine = Literal["local", "ray"]
 
@@ -52,7 +52,7 @@ def plan_tasks(study: Study, done: set[tuple[str, str, str, int]],
     complete_cells = 0
     for scenario in study.scenarios:
         names = image_names(scenario.images)
-        for index, cell in enumerate(_cells(scenario)):
+        for index, cell in enumerate(scenario_cells(scenario)):
             missing = tuple(
                 (image, trial)
                 for image, name in enumerate(names)

@@ -49,7 +49,8 @@ _CELLS: dict[str, tuple[Cell, ...]] = {}
 _ENCODINGS: dict[str, dict[tuple[str, int], Any]] = {}  # per images spec, one codec setting
 
 
-def _cells(scenario: Scenario) -> tuple[Cell, ...]:
+def scenario_cells(scenario: Scenario) -> tuple[Cell, ...]:
+    """The cells of a scenario, expanded once per process."""
     key = scenario.model_dump_json()
     if key not in _CELLS:
         _CELLS[key] = tuple(expand(scenario))
@@ -67,7 +68,7 @@ def _save_picture(path: Path, pixels: np.ndarray) -> None:
 def run_cell_task(task: CellTask, emit: RowSink) -> int:
     """Run the task's streams, handing each finished row to ``emit``; returns the row count."""
     scenario = task.scenario
-    cells = list(_cells(scenario))
+    cells = list(scenario_cells(scenario))
     images = list(_images(scenario.images))
     only = frozenset(StreamId(task.cell, image, trial) for image, trial in task.streams)
     encodings = _ENCODINGS.setdefault(scenario.images.model_dump_json(), {})
