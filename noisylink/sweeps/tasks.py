@@ -8,6 +8,7 @@ decoded picture of the scenario's first image, trial 0, for the example grid of 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,7 +61,7 @@ def scenario_cells(scenario: Scenario) -> tuple[Cell, ...]:
 def _save_picture(path: Path, pixels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     picture = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    temporary = path.with_suffix(".tmp.png")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp.png")  # workers may race on source.png
     Image.fromarray(picture).save(temporary)
     temporary.replace(path)
 
