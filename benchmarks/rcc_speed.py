@@ -11,7 +11,9 @@ For 128x128 images and K = 4096 (Turbo-DDCM, M = 10), prints:
 - decoding 8 corrupted copies of one stream (BSC at BER 1e-4, 1e-3, 1e-2) as one batch over
   8 sequential decodes (throughput ratio), target at least 1.5 on CPU;
 - peak memory of encoding one 256x256 image with K = 16384 (in a fresh process), target under
-  4 GB: the codebook is never held whole.
+  4 GB: the codebook is never held whole;
+- ranking and unranking four index sets of the largest size (K = 65536, M = 100), target
+  under 2 s in all (milliseconds in practice).
 
 Run: python benchmarks/rcc_speed.py [--model bundled] [--steps 10]
 """
@@ -86,6 +88,21 @@ def corrupt(payload: bytes, ber: float, rng: np.random.Generator) -> bytes:
     return np.packbits(bits ^ (rng.random(bits.size) < ber)).tobytes()
 
 
+def ranking_round_trips() -> float:
+    """Seconds to rank and unrank four index sets with K = 65536, M = 100."""
+    from noisylink.codecs.rcc.combinatorics import combination_rank, combination_unrank
+
+    K, M = 65536, 100
+    combos = [tuple(range(M)), tuple(range(K - M, K)), tuple(range(0, 655 * M, 655)),
+              tuple(sorted({(i * 7919 + 13) % K for i in range(M)}))]
+
+    def run() -> None:
+        for combo in combos:
+            combination_unrank(combination_rank(combo, K), K, M)
+
+    return best_of(3, run)
+
+
 def peak_memory_child(model: str, steps: int) -> None:
     codec = CODECS.build(CODECS.config(
         {"name": "turbo-ddcm", "model": model, "K": 16384, "M": 10, "T": steps, "batch": 1}
@@ -156,6 +173,8 @@ def main() -> None:
     )
     peak = json.loads(child.stdout.strip().splitlines()[-1])["peak_gb"]
     print(f"peak memory encoding 256x256 with K=16384: {peak:.2f} GB (target < 4)")
+    print(f"rank + unrank 4 sets, K=65536 M=100: {ranking_round_trips() * 1000:.1f} ms "
+          f"(target < 2000)")
 
 
 if __name__ == "__main__":

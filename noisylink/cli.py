@@ -6,6 +6,7 @@ no traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,20 @@ Timeout = Annotated[float, typer.Option(
     help="Give up after this many seconds without the broker or a peer role.")]
 AllowAnonymous = Annotated[bool, typer.Option(
     help="Connect without credentials to a broker that is not on this machine.")]
+RunToken = Annotated[str | None, typer.Option(
+    help="The run's token (hex), when the roles are told it (default: the receiver makes one "
+         "and announces it, the others join it).", show_default=False)]
+KeyFile = Annotated[Path | None, typer.Option(
+    help="Shared key: every message is signed and checked (or NOISYLINK_MQTT_KEY). Use it on "
+         "a broker shared with people you do not fully trust.", show_default=False)]
+
+
+def _access(run_id: str, token: str | None, key_file: Path | None, timeout: float):
+    """How a role finds its run on the broker (one-line errors for a bad token or key)."""
+    from noisylink.transport.roles import RunAccess
+    from noisylink.transport.session import load_key, parse_token
+
+    return RunAccess(run_id, parse_token(token) if token else None, load_key(key_file), timeout)
 
 
 def _broker(url: str, username: str | None, password: str | None, ca_file: Path | None,
@@ -91,22 +106,54 @@ def _run_role(scenario: str, role: str, body) -> None:
     """Load the scenario and run one MQTT role, turning expected failures into one line."""
     import asyncio
 
+    from noisylink.link.runner import IncompleteRunError
     from noisylink.scenarios import load_scenario
     from noisylink.transport.mqtt import CredentialsError
+    from noisylink.transport.session import RunClashError
 
     try:
         loaded, source = load_scenario(scenario)
         result = body(loaded, source)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
-    except CredentialsError as exc:
+    except (CredentialsError, RunClashError) as exc:
         raise fail(str(exc), code=2) from None
+    except IncompleteRunError as exc:
+        raise fail(f"{role}: {exc}", code=1) from None
     except ScenarioError as exc:
         raise fail(str(exc), code=2) from None
     except NoisylinkError as exc:
         raise fail(f"{role}: {exc}", code=1) from None
     except KeyboardInterrupt:
         raise fail(f"{role}: interrupted", code=130) from None
+
+
+def _check_run_out(out_dir: Path, force: bool) -> None:
+    """A writable --out for ``run`` that holds no results, unless ``force``."""
+    from noisylink.outdir import prepare_out_dir
+
+    prepare_out_dir(out_dir, "output folder")
+    _refuse_existing_results(out_dir, force)
+
+
+def _refuse_existing_results(out_dir: Path, force: bool) -> None:
+    """Results already in ``out_dir`` are never overwritten silently."""
+    results = out_dir / "results.csv"
+    if not results.exists():
+        return
+    if not results.is_file():
+        raise NoisylinkError(f"{results}: not a file")
+    try:
+        with results.open("rb") as handle:
+            handle.readline()  # the header
+            holds_rows = bool(handle.readline().strip())
+    except OSError as exc:
+        raise NoisylinkError(f"{results}: cannot read ({exc.strerror})") from None
+    if holds_rows and not force:
+        raise NoisylinkError(f"{out_dir} already holds results (results.csv); use another --out, "
+                             "or --force to overwrite them")
+    if not os.access(results, os.W_OK):
+        raise NoisylinkError(f"{results}: not writable")
 
 
 @app.command()
@@ -122,11 +169,15 @@ def run(
         help="mqtt: broker URL (default: start mosquitto, else amqtt, on loopback).",
         show_default=False)] = None,
     username: Username = None, password: Password = None, ca_file: CaFile = None,
-    timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
+    timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False, key_file: KeyFile = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite the results an --out folder already holds.")] = False,
 ) -> None:
-    """Run a scenario: write results.csv and manifest.json, print a summary per cell."""
+    """Run a scenario: write results.csv and manifest.json, print a summary per cell.
+
+    An --out folder that already holds results is refused unless --force."""
     from noisylink.link.results import read_rows, summarize
-    from noisylink.link.runner import run_scenario
+    from noisylink.link.runner import IncompleteRunError, run_scenario
     from noisylink.scenarios import expand, load_scenario
 
     if transport not in ("inprocess", "mqtt"):
@@ -135,15 +186,18 @@ def run(
     try:
         loaded, source = load_scenario(scenario)
         out_dir = out or Path("noisylink-out") / loaded.name
+        _check_run_out(out_dir, force)
         if transport == "mqtt":
             from noisylink.transport.multiprocess import RoleFailed, run_over_mqtt
+            from noisylink.transport.session import load_key
 
             link = None if broker is None else _broker(broker, username, password, ca_file,
                                                         allow_anonymous)
+            load_key(key_file)  # a bad key is the parent's one-line error, not three
             try:
-                run_over_mqtt(scenario, loaded.name, out_dir, link, timeout)
-            except RoleFailed as exc:
-                raise fail(f"{exc.role}: {exc}" if exc.code != 2 else str(exc),
+                run_over_mqtt(scenario, loaded.name, out_dir, link, timeout, key_file=key_file)
+            except RoleFailed as exc:  # the role's own line, which names the role
+                raise fail(str(exc),
                            code=exc.code if exc.code in (1, 2) else 1) from None
             results_path = out_dir / "results.csv"
             cells, rows = expand(loaded), read_rows(results_path)
@@ -155,6 +209,8 @@ def run(
             finally:
                 progress.close()
             results_path, cells, rows = outcome.results_path, outcome.plan.cells, outcome.rows
+    except IncompleteRunError as exc:
+        raise fail(str(exc), code=1) from None
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -179,12 +235,13 @@ def run(
 
 def _network_role(scenario: str, role: str, runner, broker: str, username: str | None,
                   password: str | None, ca_file: Path | None, run_id: str | None,
-                  timeout: float, allow_anonymous: bool) -> None:
+                  run_token: str | None, key_file: Path | None, timeout: float,
+                  allow_anonymous: bool) -> None:
     """Run the transmitter or channel role (``runner``) for a scenario over MQTT."""
 
     def body(loaded, _source):
         link = _broker(broker, username, password, ca_file, allow_anonymous)
-        return runner(loaded, link, run_id or loaded.name, timeout)
+        return runner(loaded, link, _access(run_id or loaded.name, run_token, key_file, timeout))
 
     _run_role(scenario, role, body)
 
@@ -193,28 +250,28 @@ def _network_role(scenario: str, role: str, runner, broker: str, username: str |
 def tx(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
     broker: BrokerUrl, username: Username = None, password: Password = None,
-    ca_file: CaFile = None, run_id: RunId = None, timeout: Timeout = 60.0,
-    allow_anonymous: AllowAnonymous = False,
+    ca_file: CaFile = None, run_id: RunId = None, run_token: RunToken = None,
+    key_file: KeyFile = None, timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
 ) -> None:
     """The transmitter role: encode, packetize, protect and send frames to the broker."""
     from noisylink.transport.roles import run_transmitter
 
     _network_role(scenario, "transmitter", run_transmitter, broker, username, password,
-                  ca_file, run_id, timeout, allow_anonymous)
+                  ca_file, run_id, run_token, key_file, timeout, allow_anonymous)
 
 
 @app.command("channel")
 def channel_role(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in.")],
     broker: BrokerUrl, username: Username = None, password: Password = None,
-    ca_file: CaFile = None, run_id: RunId = None, timeout: Timeout = 60.0,
-    allow_anonymous: AllowAnonymous = False,
+    ca_file: CaFile = None, run_id: RunId = None, run_token: RunToken = None,
+    key_file: KeyFile = None, timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
 ) -> None:
     """The channel role: corrupt the transmitter's frames and pass them to the receiver."""
     from noisylink.transport.roles import run_channel
 
     _network_role(scenario, "channel", run_channel, broker, username, password, ca_file,
-                  run_id, timeout, allow_anonymous)
+                  run_id, run_token, key_file, timeout, allow_anonymous)
 
 
 @app.command()
@@ -223,14 +280,26 @@ def rx(
     broker: BrokerUrl,
     out: Annotated[Path, typer.Option(help="Output folder for results.csv and manifest.json.")],
     username: Username = None, password: Password = None, ca_file: CaFile = None,
-    run_id: RunId = None, timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
+    run_id: RunId = None, run_token: RunToken = None, key_file: KeyFile = None,
+    timeout: Timeout = 60.0, allow_anonymous: AllowAnonymous = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite the results an --out folder already holds.")] = False,
 ) -> None:
-    """The receiver role: demodulate, decode ECC and images, write results.csv."""
+    """The receiver role: demodulate, decode ECC and images, write results.csv (an --out
+    folder that already holds results is refused unless --force)."""
+    from noisylink.outdir import check_out_dir
     from noisylink.transport.roles import run_receiver
+
+    try:
+        check_out_dir(out, "output folder")
+        _refuse_existing_results(out, force)
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
 
     def body(loaded, source):
         link = _broker(broker, username, password, ca_file, allow_anonymous)
-        outcome = run_receiver(loaded, link, run_id or loaded.name, out, timeout, source)
+        access = _access(run_id or loaded.name, run_token, key_file, timeout)
+        outcome = run_receiver(loaded, link, access, out, source)
         console.print(f"{len(outcome.rows)} rows in {outcome.wall_s:.1f} s -> "
                       f"{outcome.results_path}", highlight=False)
 
@@ -282,10 +351,17 @@ def sweep(
     images: Annotated[int | None, typer.Option(help="Images per scenario (scale).")] = None,
     size: Annotated[int | None, typer.Option(help="Image side in pixels (scale).")] = None,
     trials: Annotated[int | None, typer.Option(help="Trials per image (scale).")] = None,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="Start over: move the folder's results to OUT/replaced-<time>/.")] = False,
 ) -> None:
-    """Run a study cell by cell; rows are appended as they finish, and a rerun resumes."""
+    """Run a study cell by cell; rows are appended as they finish, and a rerun resumes.
+
+    A folder holding results of a different study (other seed, image shaping, frames or
+    noisylink version) is refused; --fresh moves them aside and starts over."""
+    import pydantic
     from rich.progress import TextColumn
 
+    from noisylink.registry import scenario_error_from
     from noisylink.sweeps.study import Scale, load_study
     from noisylink.sweeps.sweep import SweepProgress, run_sweep
 
@@ -293,8 +369,9 @@ def sweep(
         raise fail(f"--engine must be local or ray, got {engine!r}")
     try:
         scale = Scale(images=images, size=size, trials=trials)
-    except ValueError as exc:
-        raise fail(f"scale options: {str(exc).splitlines()[-1]}") from None
+    except pydantic.ValidationError as exc:
+        error = scenario_error_from(exc)
+        raise fail(f"--{error.field}: {error.message}") from None
     progress = Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TextColumn("rows"), TextColumn("{task.fields[cells]}"), TimeRemainingColumn(),
@@ -305,21 +382,27 @@ def sweep(
     def on_progress(state: SweepProgress) -> None:
         nonlocal task_id
         cells = f"cells {state.cells_done}/{state.cells_total}"
-        if task_id is None:
+        if task_id is None:  # started here, so that a refusal before any work prints one line
+            progress.start()
             task_id = progress.add_task(loaded.name, total=state.rows_total, cells=cells,
                                         completed=state.rows_done)
         progress.update(task_id, completed=state.rows_done, cells=cells)
 
     try:
         loaded = load_study(study, scale)
-        with progress:
+        try:
             outcome = run_sweep(loaded, out, engine=engine, workers=workers,  # type: ignore[arg-type]
-                                address=address, on_progress=on_progress)
+                                address=address, on_progress=on_progress, fresh=fresh)
+        finally:
+            if task_id is not None:
+                progress.stop()
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; finished rows are in results.csv, run again to resume",
                    code=130) from None
+    if outcome.set_aside is not None:
+        console.print(f"earlier results moved to {outcome.set_aside}", highlight=False)
     console.print(
         f"{outcome.rows_run} rows run, {outcome.rows_skipped} already done, "
         f"{outcome.rows_total} in all, in {outcome.wall_s:.1f} s -> {outcome.results_path}",
@@ -367,9 +450,12 @@ def train_prior(
     """Train the pixel-space diffusion prior the RCC codecs use (ε-prediction DDPM)."""
     from noisylink.codecs.rcc.training import PriorRecipe
     from noisylink.codecs.rcc.training import train_prior as run_training
+    from noisylink.outdir import check_out_dir
 
     try:
         recipe = PriorRecipe(steps=steps, crop=crop, batch=batch)
+        check_out_dir(out, "prior folder (--out)")
+        check_out_dir(work_dir, "work folder (--work-dir)")
         run_training(recipe, data, work_dir, out, max_minutes=max_minutes, threads=threads,
                      log=lambda line: typer.echo(line, err=True))
     except NoisylinkError as exc:
@@ -432,18 +518,21 @@ def train_jscc(
     from noisylink.codecs.jscc.training import Recipe, load_mnist
     from noisylink.codecs.jscc.training import train_jscc as run_training
     from noisylink.codecs.jscc.weights import model_dir
+    from noisylink.outdir import prepare_out_dir
 
     try:
         recipe = Recipe(method=method, eps=eps, epochs=epochs, patience=patience,  # type: ignore[arg-type]
                         estimator=estimator, info_weight=info_weight, seed=seed,  # type: ignore[arg-type]
                         adversarial=adversarial, adversarial_weight=adversarial_weight)  # type: ignore[arg-type]
         split = load_mnist(data)
+        target = prepare_out_dir(out or model_dir("noisylink-out/jscc", method, eps),
+                                 "model folder (--out)")
         if threads is not None:
             import torch
 
             torch.set_num_threads(threads)
-        report = run_training(recipe, split, out or model_dir("noisylink-out/jscc", method, eps),
-                              max_minutes=max_minutes, log=lambda line: typer.echo(line, err=True))
+        report = run_training(recipe, split, target, max_minutes=max_minutes,
+                              log=lambda line: typer.echo(line, err=True))
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"best validation L2 {report.best_validation_l2:.3f} at epoch {report.best_epoch} "
@@ -503,6 +592,7 @@ def export_digits(
     import numpy as np
 
     from noisylink.images import DIGITS_FILE
+    from noisylink.outdir import prepare_out_file
 
     target = out or DIGITS_FILE
     try:
@@ -510,8 +600,13 @@ def export_digits(
             digits, labels = mnist["x_test"][:count], mnist["y_test"][:count]
     except (OSError, ValueError, KeyError) as exc:
         raise fail(f"{data}: cannot read MNIST ({exc})") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(target, digits=digits.astype(np.uint8), labels=labels.astype(np.uint8))
+    try:
+        prepare_out_file(target, "digits file (--out)")
+        np.savez_compressed(target, digits=digits.astype(np.uint8), labels=labels.astype(np.uint8))
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{target}: cannot write ({exc.strerror or exc})") from None
     typer.echo(f"{len(digits)} digits -> {target}")
 
 

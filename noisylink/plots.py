@@ -10,12 +10,18 @@ Per scenario of ``results.csv``:
 - ``<scenario>-examples.png``: the saved example reconstructions (only when
   ``<run_dir>/examples/<scenario>/`` holds some).
 
+A damaged ``results.csv`` (not UTF-8, a row with too few or too many fields, a number that is
+not one) is one ``NoisylinkError`` line naming the file and the line; a last line without its
+end (a sweep writing, or killed mid-write) is left out. Rows of one scenario made under
+different ``setting`` values are refused rather than averaged together.
+
 Matplotlib is used through ``Figure`` and the Agg canvas only: no pyplot, no global state.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -35,6 +41,7 @@ from PIL import Image
 
 from noisylink.errors import NoisylinkError
 from noisylink.link.results import estimate
+from noisylink.outdir import prepare_out_dir
 
 __all__ = ["mean_ci", "pareto_front", "write_plots"]
 
@@ -66,6 +73,7 @@ XKey = tuple[str, float | None]
 @dataclass(frozen=True)
 class _Row:
     scenario: str
+    setting: str
     cell_id: str
     series: Series
     x: XKey
@@ -82,11 +90,7 @@ def write_plots(run_dir: Path) -> list[Path]:
     """Write the figures of ``run_dir/results.csv`` under ``run_dir/plots/``; return the paths."""
     run_dir = Path(run_dir)
     rows = _read(run_dir)
-    out = run_dir / "plots"
-    try:
-        out.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise NoisylinkError(f"{out}: cannot create the plots folder ({exc.strerror})") from None
+    out = prepare_out_dir(run_dir / "plots", "plots folder")
     scenarios: dict[str, list[_Row]] = {}
     for row in rows:
         scenarios.setdefault(row.scenario, []).append(row)
@@ -132,17 +136,48 @@ def _read(run_dir: Path) -> list[_Row]:
     if not path.is_file():
         raise NoisylinkError(f"{path}: not found (run a sweep into this folder first)")
     try:
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-            if reader.fieldnames and missing:
-                raise NoisylinkError(f"{path}: missing columns: {', '.join(missing)}")
-            rows = [_parse(path, reader.line_num, raw) for raw in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise NoisylinkError(f"{path}: cannot read ({exc})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NoisylinkError(f"{path}: cannot read ({exc.strerror})") from None
+    data = data[: data.rfind(b"\n") + 1]  # a last line without its end is still being written
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NoisylinkError(f"{path}: line {line}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        header = next(reader, [])
+        missing = [c for c in REQUIRED if c not in header]
+        if header and missing:
+            raise NoisylinkError(f"{path}: missing columns: {', '.join(missing)}")
+        for fields in reader:
+            if not fields:
+                continue  # a blank line holds no row
+            if len(fields) != len(header):
+                raise NoisylinkError(f"{path}: line {reader.line_num}: {len(fields)} fields, "
+                                     f"the header has {len(header)}")
+            rows.append(_parse(path, reader.line_num, dict(zip(header, fields, strict=True))))
+    except csv.Error as exc:
+        raise NoisylinkError(f"{path}: line {reader.line_num}: {exc}") from None
     if not rows:
         raise NoisylinkError(f"{path}: no result rows")
+    _check_one_setting(path, rows)
     return rows
+
+
+def _check_one_setting(path: Path, rows: list[_Row]) -> None:
+    """Refuse a file whose rows of one scenario were made under different settings."""
+    settings: dict[str, set[str]] = {}
+    for row in rows:
+        settings.setdefault(row.scenario, set()).add(row.setting)
+    for scenario, found in settings.items():
+        if len(found) > 1:
+            raise NoisylinkError(
+                f"{path}: scenario {scenario} has rows of {len(found)} different settings "
+                "(seed, image shaping, frames or noisylink version); plot one study per folder"
+            )
 
 
 def _parse(path: Path, line: int, raw: dict[str, str]) -> _Row:
@@ -182,6 +217,7 @@ def _parse(path: Path, line: int, raw: dict[str, str]) -> _Row:
     )
     return _Row(
         scenario=raw.get("scenario") or "",
+        setting=(raw.get("setting") or "").strip(),
         cell_id=(raw.get("cell_id") or "").strip(),
         series=series,
         x=(param, None if math.isnan(value) else value),

@@ -3,15 +3,23 @@
 Each entry pairs a canonical name with a frozen pydantic config model (its settings, unknown
 keys rejected) and the class built from it. A duplicate name is an error; an unknown name is an
 error that lists the valid ones.
+
+Every config model (components here, the scenario file's sections in ``scenarios/schema.py``)
+derives from ``ConfigModel``: frozen, unknown keys rejected, and a boolean never accepted where
+a number is expected (pydantic would read ``quality: true`` as 1). YAML integers still fill
+float settings (``ber: 0``, ``esn0_db: 4``).
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import pydantic
+from pydantic_core import PydanticCustomError
 
 from noisylink.errors import ScenarioError, UnknownComponent
 
@@ -19,10 +27,47 @@ T = TypeVar("T")
 C = TypeVar("C", bound=type)
 
 
-class ComponentConfig(pydantic.BaseModel):
-    """Base of every component's settings: frozen, unknown keys rejected."""
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits, through ``Optional``/unions and ``Annotated``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _leaf_types(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return set().union(*(_leaf_types(arg) for arg in typing.get_args(annotation)))
+    return {annotation}
+
+
+def takes_number_not_bool(annotation: Any) -> bool:
+    """Whether a field of this type expects an int or float and does not admit a bool."""
+    leaves = _leaf_types(annotation)
+    if bool in leaves:
+        return False
+    return any(
+        isinstance(leaf, type) and issubclass(leaf, (int, float)) for leaf in leaves
+    )
+
+
+class ConfigModel(pydantic.BaseModel):
+    """Frozen settings, unknown keys rejected, booleans refused where numbers are expected."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and takes_number_not_bool(
+            field.annotation
+        ):
+            raise PydanticCustomError(
+                "bool_not_number", "expected a number, got a boolean ({value})",
+                {"value": str(value).lower()},
+            )
+        return value
+
+
+class ComponentConfig(ConfigModel):
+    """Base of every component's settings: frozen, unknown keys rejected, no bool numbers."""
 
     name: str
 

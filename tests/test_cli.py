@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from noisylink.cli import app
 
 TINY = {
     "name": "tiny",
@@ -65,3 +71,108 @@ def test_missing_scenario_is_one_line_exit_2(tmp_path: Path) -> None:
     result = noisylink("run", "nonexistent", cwd=tmp_path)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- output folders (issue 12) ---------------------------------------------------------------
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_one_line_exit_2(result: Result, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(needle in lines[0] for needle in needles), (needles, lines[0])
+    assert "Traceback" not in result.output
+
+
+def test_run_refuses_an_out_folder_that_holds_results_unless_force(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    assert invoke("run", str(path), "--out", str(out)).exit_code == 0
+    first = (out / "results.csv").read_text()
+    (out / "results.csv").write_text(first.replace("tiny,", "kept,"))
+    for transport in ("inprocess", "mqtt"):  # mqtt: refused before any process starts
+        refused = invoke("run", str(path), "--out", str(out), "--transport", transport)
+        assert_one_line_exit_2(refused, f"{out} already holds results", "--force")
+    assert "kept," in (out / "results.csv").read_text()
+    forced = invoke("run", str(path), "--out", str(out), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 2
+    assert "kept," not in (out / "results.csv").read_text()
+
+
+def small_npz(path: Path, train: int = 0) -> Path:
+    digits = np.zeros((train, 28, 28), np.uint8)
+    np.savez_compressed(path, x_train=digits, y_train=np.zeros(train, np.uint8),
+                        x_test=np.zeros((3, 28, 28), np.uint8), y_test=np.zeros(3, np.uint8))
+    return path
+
+
+def out_commands(tmp_path: Path, out: Path, command: str) -> list[str]:
+    """``command`` (a command that writes) with ``out`` where it writes."""
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(yaml.safe_dump(TINY))
+    if command == "export-digits":
+        return ["export-digits", "--data", str(small_npz(tmp_path / "digits.npz")),
+                "--out", str(out / "d.npz")]
+    if command == "train-jscc":
+        mnist = tmp_path / "mnist.npz"
+        if not mnist.exists():
+            small_npz(mnist, train=60_000)
+        return ["train-jscc", "--method", "necst", "--eps", "0.1", "--data", str(mnist),
+                "--out", str(out)]
+    return {
+        "run": ["run", str(scenario), "--out", str(out)],
+        "sweep": ["sweep", str(scenario), "--out", str(out)],
+        "train-prior --out": ["train-prior", "--data", str(tmp_path), "--out", str(out),
+                              "--work-dir", str(tmp_path / "work")],
+        "train-prior --work-dir": ["train-prior", "--data", str(tmp_path), "--out",
+                                   str(tmp_path / "prior"), "--work-dir", str(out)],
+        "rx": ["rx", str(scenario), "--broker", "mqtt://127.0.0.1:9", "--out", str(out)],
+    }[command]
+
+
+WRITERS = ["run", "sweep", "train-prior --out", "train-prior --work-dir", "train-jscc",
+           "export-digits", "rx"]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_an_out_that_is_a_file_or_lies_under_one_is_one_line_exit_2(
+    tmp_path: Path, command: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for out, needle in ((blocker, "is a file"), (blocker / "sub", "lies under")):
+        result = invoke(*out_commands(tmp_path, out, command))
+        assert_one_line_exit_2(result, f"{out}: ", needle)
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("command", WRITERS)
+def test_an_unwritable_out_is_one_line_exit_2(tmp_path: Path, command: str) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        for out, needle in ((locked, "not writable"), (locked / "sub", "cannot create")):
+            result = invoke(*out_commands(tmp_path, out, command))
+            assert_one_line_exit_2(result, f"{out}: ", needle)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_train_prior_or_rx_that_fails_on_its_inputs_creates_no_out_folder(
+    tmp_path: Path,
+) -> None:
+    prior = invoke("train-prior", "--data", str(tmp_path / "none"), "--out",
+                   str(tmp_path / "prior"), "--work-dir", str(tmp_path / "work"))
+    assert prior.exit_code == 2, prior.output
+    receiver = invoke("rx", str(tmp_path / "none.yaml"), "--broker", "mqtt://127.0.0.1:9",
+                      "--out", str(tmp_path / "rx"))
+    assert receiver.exit_code == 2, receiver.output
+    assert not (tmp_path / "prior").exists() and not (tmp_path / "rx").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,62 @@ def test_bad_number(tmp_path: Path) -> None:
     run_dir = write_results(tmp_path, rows)
     with pytest.raises(NoisylinkError, match=r"line 3: column psnr is not a number"):
         write_plots(run_dir)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda line: line[:30] + b"\xff" + line[30:], "line 3: not UTF-8 text"),
+    (lambda line: b",".join(line.split(b",")[:10]), f"line 3: 10 fields, the header has "
+                                                      f"{len(COLUMNS)}"),
+    (lambda line: line.replace(b",kodim01,", b",kodim01,x,"),
+     f"line 3: {len(COLUMNS) + 1} fields, the header has {len(COLUMNS)}"),
+])
+def test_a_damaged_results_file_is_one_line_naming_the_line(
+    tmp_path: Path, damage: object, message: str
+) -> None:
+    run_dir = write_results(tmp_path, synthetic_rows("s", "bsc", "ber", [0.0, 1e-3]))
+    path = run_dir / "results.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = damage(lines[2].removesuffix(b"\r"))  # type: ignore[operator]
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(NoisylinkError) as info:
+        write_plots(run_dir)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_a_last_line_still_being_written_is_left_out(tmp_path: Path) -> None:
+    rows = synthetic_rows("s", "bsc", "ber", [0.0, 1e-3])
+    run_dir = write_results(tmp_path, rows)
+    with (run_dir / "results.csv").open("a") as handle:
+        handle.write("other,0,c0000,jpeg,")  # a sweep in the middle of appending a row
+    assert names(write_plots(run_dir)) == [
+        "s-corruption-vs-ber.png",
+        "s-quality-vs-bandwidth.png", "s-quality-vs-ber.png"]
+
+
+def test_rows_of_one_scenario_under_two_settings_are_refused(tmp_path: Path) -> None:
+    rows = synthetic_rows("s", "bsc", "ber", [0.0, 1e-3])
+    for index, row in enumerate(rows):
+        row["setting"] = "0123456789abcdef" if index % 3 else "fedcba9876543210"
+    run_dir = write_results(tmp_path, rows)
+    with pytest.raises(NoisylinkError, match="scenario s has rows of 2 different settings"):
+        write_plots(run_dir)
+
+
+def test_a_plots_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    run_dir = write_results(tmp_path, synthetic_rows("s", "bsc", "ber", [0.0]))
+    (run_dir / "plots").write_text("a file")
+    with pytest.raises(NoisylinkError) as info:
+        write_plots(run_dir)
+    assert str(info.value) == f"{run_dir / 'plots'}: the plots folder is a file, not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_plots_folder_is_one_line(tmp_path: Path) -> None:
+    run_dir = write_results(tmp_path, synthetic_rows("s", "bsc", "ber", [0.0]))
+    (run_dir / "plots").mkdir()
+    (run_dir / "plots").chmod(0o555)
+    try:
+        with pytest.raises(NoisylinkError, match="plots folder is not writable"):
+            write_plots(run_dir)
+    finally:
+        (run_dir / "plots").chmod(0o755)

@@ -49,7 +49,7 @@ import pydantic
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic_core import PydanticCustomError
 
-from noisylink.codecs.base import CODECS, Encoded, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, as_hwc
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.errors import DecodeError, LinkError
 from noisylink.registry import ComponentConfig
@@ -156,8 +156,11 @@ class Jpeg2000Config(_ClassicalConfig):
 # --- shared machinery ----------------------------------------------------------------------
 
 
-class _PillowCodec(abc.ABC):
-    """Encode with a Pillow writer, decode defensively; subclasses say which format and how."""
+class _PillowCodec(Codec):
+    """Encode with a Pillow writer, decode defensively; subclasses say which format and how.
+
+    A damaged file may be undecodable (``always_decodable`` stays False); one file at a time.
+    """
 
     pil_format: ClassVar[str]
     #: whether the format stores a single gray channel (else gray is sent as RGB)
@@ -166,6 +169,8 @@ class _PillowCodec(abc.ABC):
     partial_decode: ClassVar[bool]
     #: the integer quality scale searched for a bpp budget
     quality_range: ClassVar[tuple[int, int]] = (0, 100)
+
+    config: _ClassicalConfig
 
     def __init__(self, config: _ClassicalConfig):
         self.config = config

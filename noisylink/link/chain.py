@@ -51,8 +51,7 @@ class LinkChain:
     @cached_property
     def codec(self) -> Codec:
         codec = CODECS.build(self.cell.codec)
-        if hasattr(codec, "bind_device"):  # codecs with a model run on the scenario's device
-            codec.bind_device(self.device)
+        codec.bind_device(self.device)  # codecs with a model run on the scenario's device
         return codec
 
     def new_channel(self) -> Channel:

@@ -4,6 +4,9 @@ Per frame: demodulate, deinterleave, decode the ECC, check the header (inband) a
 payload CRC, keep or drop the chunk. At the stream's end: reassemble the payload (lost
 chunks zero-filled), decode the image (mid-gray and ``decoded = false`` when nothing can be
 shown), measure picture quality and bandwidth.
+
+A stream of which no frame arrived is not decoded, whatever the codec: mid-gray, ``decoded =
+false``, "no frame arrived" (the rule is stated in ``noisylink.codecs.base``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ class StreamReception:
                 return
         self.chunks[header.seq] = chunk
 
+    @property
+    def arrived(self) -> bool:
+        """Whether a chunk of the stream arrived (else the codec gets nothing to decode)."""
+        return bool(self.chunks)
+
     @cached_property
     def payload(self) -> bytes:
         """The reassembled payload (lost chunks zero-filled) once every frame is in; counts
@@ -145,16 +153,16 @@ class DecodeOutcome:
 def decode_receptions(
     receptions: Sequence[StreamReception], shapes: Sequence[tuple[int, ...]]
 ) -> list[DecodeOutcome]:
-    """Decode finished streams of one codec: in one call when it batches (``decode_batch``,
-    e.g. the trials of a diffusion codec), else one by one. A stream with nothing decodable
-    shows mid-gray; a codec that breaks its contract is recorded, never fatal."""
+    """Decode finished streams of one codec: those that arrived in one ``decode_batch`` call
+    when the codec batches (``Codec.batches``, e.g. the trials of a diffusion codec), else
+    one by one. A stream with nothing decodable, or of which no frame arrived, shows
+    mid-gray; a codec that breaks its contract is recorded, never fatal."""
     codec = receptions[0].chain.codec
     payloads = [reception.payload for reception in receptions]
     outcomes: list[DecodeOutcome | None] = [None] * len(receptions)
-    always = getattr(codec, "always_decodable", False)
     batch = [
-        i for i, r in enumerate(receptions) if always or r.frames_lost < len(r.lengths)
-    ] if hasattr(codec, "decode_batch") and len(receptions) > 1 else []
+        i for i, reception in enumerate(receptions) if reception.arrived
+    ] if codec.batches and len(receptions) > 1 else []
     if batch:
         started = time.perf_counter()
         try:
@@ -181,8 +189,7 @@ def _decode_one(
     height, width, channels = shape
     started = time.perf_counter()
     try:
-        always = getattr(reception.chain.codec, "always_decodable", False)
-        if reception.frames_lost == len(reception.lengths) and not always:
+        if not reception.arrived:
             raise DecodeError("no frame arrived")
         image = reception.chain.codec.decode(
             payload, reception.start.n_bits, reception.start.side_info

@@ -7,6 +7,7 @@ run keeps every row it computed. Column meanings are in the README.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import platform
@@ -19,13 +20,15 @@ from typing import Any, TextIO
 import numpy as np
 from scipy import stats
 
+from noisylink import __version__
 from noisylink.scenarios.grid import Cell
+from noisylink.scenarios.schema import Scenario
 
 COLUMNS = (
-    "scenario", "cell", "cell_id", "codec", "codec_label", "codec_params", "ecc", "ecc_params",
-    "ecc_rate",
+    "scenario", "setting", "cell", "cell_id", "codec", "codec_label", "codec_params", "ecc",
+    "ecc_params", "ecc_rate",
     "interleaver", "modulation", "channel", "channel_params", "channel_param", "channel_value",
-    "trial", "image", "width", "height",
+    "trial", "image", "image_id", "width", "height",
     "source_bits", "overhead_bits", "parity_bits", "channel_bits", "channel_uses",
     "bpp_source", "bpp_channel", "ecc_overhead", "raw_ber", "post_ber",
     "frames", "frames_crc_failed", "frames_lost", "ecc_blocks_failed",
@@ -33,6 +36,51 @@ COLUMNS = (
     "encode_s", "ecc_decode_s", "decode_s",
 )
 TIMING_COLUMNS = ("encode_s", "ecc_decode_s", "decode_s")
+# The types of the columns that are not text; ``decoded`` is true/false, number columns may be
+# blank or nan (MS-SSIM of small images).
+INTEGER_COLUMNS = (
+    "cell", "trial", "width", "height", "source_bits", "overhead_bits", "parity_bits",
+    "channel_bits", "channel_uses", "frames", "frames_crc_failed", "frames_lost",
+    "ecc_blocks_failed",
+)
+NUMBER_COLUMNS = (
+    "ecc_rate", "channel_value", "bpp_source", "bpp_channel", "ecc_overhead", "raw_ber",
+    "post_ber", "psnr", "ssim", "ms_ssim", "mse", *TIMING_COLUMNS,
+)
+# Scenario fields that are not part of a row's ``setting``: labels, how many trials (more
+# trials only add rows), the device (results are meant not to depend on it), and the grid
+# (each row's ``cell_id`` stands for its own cell's settings). Everything else counts, so a
+# field added to the scenario later counts too.
+NOT_IN_SETTING = frozenset(
+    {"name", "description", "trials", "device", "codec", "ecc", "interleaver", "modulation",
+     "channel"}
+)
+
+
+def _short_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def setting_id(scenario: Scenario) -> str:
+    """16 hex digits identifying what, besides the cell and the image, shapes a row's numbers:
+    the scenario's seed, image shaping and frames (everything but ``NOT_IN_SETTING`` and
+    ``images.limit``, which only selects how many images) and the noisylink version."""
+    settings = scenario.model_dump(mode="json", exclude=set(NOT_IN_SETTING))
+    settings["images"].pop("limit", None)
+    settings["noisylink"] = __version__
+    return _short_hash(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
+
+
+def image_id(index: int, pixels: np.ndarray) -> str:
+    """16 hex digits identifying an image as a run used it: its place in the scenario's image
+    list (which keys its random streams) and its shaped pixels (shape and bytes)."""
+    header = json.dumps([index, list(pixels.shape), str(pixels.dtype)]).encode()
+    return _short_hash(header + np.ascontiguousarray(pixels).tobytes())
+
+
+def identity_columns(scenario: Scenario, index: int, pixels: np.ndarray) -> dict[str, str]:
+    """The ``setting`` and ``image_id`` columns of the rows of one image of a scenario."""
+    return {"setting": setting_id(scenario), "image_id": image_id(index, pixels)}
 
 
 def cell_columns(scenario_name: str, index: int, cell: Cell, ecc_rate: float) -> dict[str, Any]:

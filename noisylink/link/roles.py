@@ -66,7 +66,7 @@ async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
         if key not in encodes:
             for stale in [k for k in encodes if k[0] != key[0]]:  # keep one codec setting
                 del encodes[stale]
-            if hasattr(chain.codec, "encode_batch"):  # all images at once, sharing codebooks
+            if chain.codec.batches:  # all images at once, sharing codebooks
                 needed = sorted({s.image for s in plan.streams() if s.cell == stream.cell})
                 batch = await asyncio.to_thread(_timed_encode_all, chain, plan, needed)
                 encodes.update({(key[0], image): done for image, done in batch.items()})
@@ -133,8 +133,8 @@ RowSink = Callable[[StreamId, dict[str, Any], np.ndarray], None]
 async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
     """Decode frames as they come; at each stream's end, decode the image and emit its row.
 
-    Codecs that decode in batches (``decode_batch``) get finished streams of one codec setting
-    in groups of their ``config.batch`` (the trials of a sweep go through the model together).
+    Codecs that decode in batches (``Codec.batches``) get finished streams of one codec setting
+    in groups of their ``batch_size`` (the trials of a sweep go through the model together).
     """
     streams: dict[StreamId, StreamReception] = {}
     pending: dict[str, list[tuple[StreamId, StreamReception]]] = {}
@@ -161,7 +161,7 @@ async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
         elif isinstance(message, StreamEnd):
             reception = streams.pop(message.stream)
             codec = reception.chain.codec
-            if not hasattr(codec, "decode_batch"):
+            if not codec.batches:
                 await emit([(message.stream, reception)])
                 continue
             key = reception.chain.cell.codec.model_dump_json()
@@ -169,7 +169,7 @@ async def receiver(plan: LinkPlan, inbox: Inbox, on_row: RowSink) -> None:
                 await emit(pending.pop(other))
             group = pending.setdefault(key, [])
             group.append((message.stream, reception))
-            if len(group) >= getattr(codec.config, "batch", 1):
+            if len(group) >= codec.batch_size:
                 await emit(pending.pop(key))
         elif isinstance(message, Finished):
             for key in list(pending):

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from noisylink.errors import NoisylinkError
 from noisylink.images import load_images
 from noisylink.link.messages import StreamId
 from noisylink.link.plan import LinkPlan
 from noisylink.link.results import (
     ResultsWriter,
     cell_columns,
+    identity_columns,
     versions,
     write_manifest,
 )
@@ -26,7 +28,13 @@ from noisylink.scenarios.grid import expand
 from noisylink.scenarios.schema import Scenario
 
 ProgressCallback = Callable[[int, int], None]
-LinkRunner = Callable[[LinkPlan, RowSink], Awaitable[None]]
+LinkRunner = Callable[[LinkPlan, RowSink], Awaitable[Mapping[str, Any] | None]]
+"""Runs the roles for a plan, handing rows to the sink; may return facts for the manifest."""
+MISSING_SHOWN = 5  # streams named in the one-line error; the manifest lists them all
+
+
+class IncompleteRunError(NoisylinkError):
+    """The link ended without a row for every (cell, image, trial) of the plan."""
 
 
 def resolve_device(device: str) -> str:
@@ -64,7 +72,11 @@ def run_scenario(
 ) -> RunOutcome:
     """Run every (cell, image, trial) of a scenario; rows are written as they finish, the
     manifest at the start and again at the end. ``link`` runs the roles: all three in this
-    process by default, or the receiver's end of a transport (``noisylink rx``)."""
+    process by default, or the receiver's end of a transport (``noisylink rx``).
+
+    The run is complete only with exactly one row for every stream of the plan; otherwise the
+    manifest says ``complete: false`` and lists the missing streams, and
+    ``IncompleteRunError`` names them in one line (the rows that did finish stay written)."""
     started = time.perf_counter()
     plan = build_plan(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,26 +97,50 @@ def run_scenario(
         cell_columns(scenario.name, index, cell, plan.chain(index).ecc.rate)
         for index, cell in enumerate(plan.cells)
     ]
+    identity = [identity_columns(scenario, index, image.pixels)
+                for index, image in enumerate(plan.images)]
     rows: list[dict[str, Any]] = []
+    finished: set[StreamId] = set()
     writer = ResultsWriter(results_path)
 
     def on_row(stream: StreamId, row: dict[str, Any], _image: np.ndarray) -> None:
-        full = {**fixed[stream.cell], **row}
+        if stream in finished:  # the roles emit one row per stream; never count one twice
+            raise NoisylinkError(f"a second row for cell {stream.cell} image "
+                                 f"{plan.images[stream.image].name} trial {stream.trial}")
+        finished.add(stream)
+        full = {**fixed[stream.cell], **identity[stream.image], **row}
         writer.write(full)
         rows.append(full)
         if on_progress is not None:
             on_progress(len(rows), plan.n_streams)
 
     try:
-        asyncio.run(link(plan, on_row))
+        extra = asyncio.run(link(plan, on_row))
     finally:
         writer.close()
     wall_s = time.perf_counter() - started
+    missing = [stream for stream in plan.streams() if stream not in finished]
     manifest |= {
+        **(extra or {}),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "rows": len(rows),
         "wall_s": round(wall_s, 3),
-        "complete": True,
+        "complete": not missing,
     }
+    if missing:
+        manifest["missing"] = [describe(plan, stream) for stream in missing]
     write_manifest(manifest_path, manifest)
+    if missing:
+        named = "; ".join(manifest["missing"][:MISSING_SHOWN])
+        more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
+        raise IncompleteRunError(
+            f"{len(missing)} of {plan.n_streams} rows missing ({named}{more}); "
+            f"the {len(rows)} finished rows are in {results_path}, manifest says complete: false"
+        )
     return RunOutcome(plan, rows, results_path, manifest_path, wall_s)
+
+
+def describe(plan: LinkPlan, stream: StreamId) -> str:
+    """A stream as a person reads it: cell, image name, trial."""
+    return (f"cell {stream.cell} ({plan.cells[stream.cell].label}) image "
+            f"{plan.images[stream.image].name} trial {stream.trial}")

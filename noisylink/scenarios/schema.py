@@ -3,6 +3,9 @@
 Component settings (codec, ecc, interleaver, modulation, channel) stay plain mappings here,
 ``{name: ..., **settings}``, because any setting may be a list (the scenario is then a grid);
 each expanded setting is validated by its component's own config model in ``grid.py``.
+
+Every model here is a ``ConfigModel``: frozen, unknown keys rejected, and booleans refused
+where numbers are expected. Image sides (``resize``, ``size``) are at most ``MAX_SIDE`` pixels.
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ from typing import Any, Literal
 
 import pydantic
 
+from noisylink.registry import ConfigModel
+
 Settings = dict[str, Any]
 
+MAX_SIDE = 8192
+"""Largest ``images.resize`` and ``images.size`` (pixels): 8192 x 8192 RGB is 200 MB as uint8,
+and the diffusion codecs need far more per pixel (README, "Diffusion codecs")."""
 
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+class _Strict(ConfigModel):
+    """A section of the scenario file."""
 
 
 class ImagesSpec(_Strict):
@@ -28,8 +37,8 @@ class ImagesSpec(_Strict):
 
     source: Literal["samples", "digits", "folder"] = "samples"
     path: Path | None = None
-    resize: int | None = pydantic.Field(default=None, ge=8)
-    size: int | None = pydantic.Field(default=None, ge=8)
+    resize: int | None = pydantic.Field(default=None, ge=8, le=MAX_SIDE)
+    size: int | None = pydantic.Field(default=None, ge=8, le=MAX_SIDE)
     limit: int | None = pydantic.Field(default=None, ge=1)
     color: Literal["keep", "rgb", "gray"] = "keep"
 

@@ -2,8 +2,9 @@
 
 Each cell is split into one Ray task per image (all its trials), so rows come back as images
 finish. Workers are reused for the whole sweep (``max_calls=0``), so the per-process model
-caches load a model once per worker. Cells whose codec runs a neural network ask for a GPU when
-the scenario's device is ``cuda`` (or ``auto`` on a cluster that has GPUs).
+caches load a model once per worker. Cells whose codec runs a neural network (its class's
+``uses_model``) ask for a GPU when the scenario's device is ``cuda`` (or ``auto`` on a cluster
+that has GPUs).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from noisylink.codecs import codec_class
 from noisylink.errors import NoisylinkError
 from noisylink.sweeps.engines import RowCallback, TaskCallback, TaskFailure, error_line
 from noisylink.sweeps.tasks import CellTask, run_cell_task, scenario_cells
-
-NEURAL_CODECS = frozenset({"ddcm", "turbo-ddcm", "robust-turbo-ddcm", "necst", "iabf"})
 
 
 def _run_rows(task: CellTask) -> list[dict[str, Any]]:
@@ -33,8 +33,8 @@ def split_by_image(task: CellTask) -> list[CellTask]:
 
 def wants_gpu(task: CellTask, cluster_has_gpu: bool) -> bool:
     device = task.scenario.device
-    codec = scenario_cells(task.scenario)[task.cell].codec.name
-    return codec in NEURAL_CODECS and (device == "cuda" or (device == "auto" and cluster_has_gpu))
+    codec = codec_class(scenario_cells(task.scenario)[task.cell].codec.name)
+    return codec.uses_model and (device == "cuda" or (device == "auto" and cluster_has_gpu))
 
 
 def run_ray(

@@ -20,25 +20,26 @@ from typing import Any
 import pydantic
 
 from noisylink.errors import ScenarioError
-from noisylink.registry import scenario_error_from
+from noisylink.registry import ConfigModel, scenario_error_from
 from noisylink.scenarios.loading import (
     load_scenario,
     parse_scenario,
     read_yaml,
     read_yaml_file,
 )
-from noisylink.scenarios.schema import Scenario
+from noisylink.scenarios.schema import MAX_SIDE, Scenario
 
 BUILTIN_STUDIES = "noisylink.sweeps.builtin"
 
 
-class Scale(pydantic.BaseModel):
+class Scale(ConfigModel):
     """Overrides applied to every scenario of a study (unset = the scenario's own)."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     images: int | None = pydantic.Field(None, ge=1, description="images per scenario (limit)")
-    size: int | None = pydantic.Field(None, ge=8, description="center-crop side in pixels")
+    size: int | None = pydantic.Field(None, ge=8, le=MAX_SIDE,
+                                      description="center-crop side in pixels")
     trials: int | None = pydantic.Field(None, ge=1)
 
     def merged(self, other: Scale) -> Scale:
@@ -61,7 +62,7 @@ class Scale(pydantic.BaseModel):
         return updated
 
 
-class StudyFile(pydantic.BaseModel):
+class StudyFile(ConfigModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     name: str = pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

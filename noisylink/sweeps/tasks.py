@@ -1,15 +1,17 @@
 """One unit of sweep work: the remaining streams of one cell of one scenario.
 
 A task runs the same link as ``noisylink run`` (same cell index, same keyed random streams), so
-its rows equal the in-process run's, whatever the engine or the order. It also saves the
-decoded picture of the scenario's first image, trial 0, for the example grid of the plots.
+its rows equal the in-process run's, whatever the engine or the order. Each row carries its
+identity columns (``setting``, ``image_id``) computed here from the images this process loaded.
+It also saves the decoded picture of the scenario's first image, trial 0, for the example grid
+of the plots.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +23,7 @@ from PIL import Image
 from noisylink.images import SourceImage, load_images
 from noisylink.link.messages import StreamId
 from noisylink.link.plan import LinkPlan
-from noisylink.link.results import cell_columns
+from noisylink.link.results import cell_columns, image_id, setting_id
 from noisylink.link.roles import run_in_process
 from noisylink.scenarios.grid import Cell, expand
 from noisylink.scenarios.schema import ImagesSpec, Scenario
@@ -44,6 +46,11 @@ class CellTask:
 @lru_cache(maxsize=8)
 def _images(spec: ImagesSpec) -> tuple[SourceImage, ...]:
     return tuple(load_images(spec))
+
+
+def image_identities(images: Sequence[SourceImage]) -> tuple[tuple[str, str], ...]:
+    """(name, ``image_id``) of each of a scenario's images, in order."""
+    return tuple((image.name, image_id(index, image.pixels)) for index, image in enumerate(images))
 
 
 _CELLS: dict[str, tuple[Cell, ...]] = {}
@@ -75,6 +82,8 @@ def run_cell_task(task: CellTask, emit: RowSink) -> int:
     encodings = _ENCODINGS.setdefault(scenario.images.model_dump_json(), {})
     plan = LinkPlan(scenario, cells, images, only=only, encode_cache=encodings)
     fixed = cell_columns(scenario.name, task.cell, cells[task.cell], plan.chain(task.cell).ecc.rate)
+    setting = setting_id(scenario)
+    identities = image_identities(images)
     count = 0
 
     def on_row(stream: StreamId, row: dict[str, Any], picture: np.ndarray) -> None:
@@ -84,7 +93,7 @@ def run_cell_task(task: CellTask, emit: RowSink) -> int:
             _save_picture(folder / f"{cells[task.cell].id}.png", picture)
             if not (folder / "source.png").exists():
                 _save_picture(folder / "source.png", images[0].pixels)
-        emit({**fixed, **row})
+        emit({**fixed, "setting": setting, "image_id": identities[stream.image][1], **row})
         count += 1
 
     asyncio.run(run_in_process(plan, on_row))

@@ -1,14 +1,25 @@
-"""The link's roles joined by an MQTT broker, with no message lost, duplicated or reordered.
+"""The link's roles joined by an MQTT broker, with no message lost, duplicated or reordered,
+and no message of another run (or of nobody's run) ever counted.
 
-Topics, per run id ``R`` (one run's three roles share it):
+Topics, per run id ``R``:
 
 | topic | from → to | payload | QoS |
 | --- | --- | --- | --- |
+| ``noisylink/R/run`` | any role ↔ receiver | probes, and the receiver's answers | 0 |
 | ``noisylink/R/frames/tx`` | transmitter → channel | link messages (``wire``) | 1 |
 | ``noisylink/R/frames/rx`` | channel → receiver | link messages (``wire``) | 1 |
 | ``noisylink/R/acks/tx``, ``.../acks/rx`` | reader → writer of that link | JSON ack | 1 |
-| ``noisylink/R/status/ROLE`` | each role → all | JSON ``{"role", "state", "t"}`` every second | 0 |
+| ``noisylink/R/status/ROLE`` | each role → all | JSON status every second | 0 |
 | ``noisylink/R/results`` | receiver → anyone | one JSON row per finished stream | 1 |
+
+Every payload is sealed with the run's fresh token, and signed when the roles share a key
+(``session``); bodies are parsed only through ``schema``. A message that is retained, of
+another run, unsigned or wrongly signed, malformed, or inconsistent with the plan
+(``admission``) is dropped and counted, never acted on and never fatal. The receiver makes the
+token and gives it in answer to probes; the transmitter and channel join it (or all three get
+it from the one-command run). A role that finds its place taken in the run (another receiver
+on the run id, a second transmitter, a peer running another scenario) stops, the later of the
+two, with a ``RunClashError``.
 
 QoS 1 alone gives at-least-once delivery only while the broker is up. On top of it each link
 numbers its messages: the reader delivers them in order, drops duplicates and acknowledges what
@@ -29,7 +40,9 @@ import ipaddress
 import json
 import logging
 import os
+import secrets
 import ssl
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,7 +53,15 @@ from urllib.parse import unquote, urlsplit
 
 from noisylink.errors import LinkError, NoisylinkError
 from noisylink.link.messages import Finished, Message
-from noisylink.transport import wire
+from noisylink.transport import schema, wire
+from noisylink.transport.session import (
+    NO_TOKEN,
+    Rejected,
+    Rejections,
+    RunClashError,
+    Seal,
+    new_token,
+)
 
 QOS = 1
 # paho's own socket errors would reach stderr through logging's last resort; the endpoint
@@ -54,6 +75,8 @@ WINDOW = 256  # unacknowledged messages a writer may have in flight
 RESEND_AFTER_S = 2.0  # no progress from the reader for this long: send the rest again
 HEARTBEAT_S = 1.0
 ACK_EVERY = 16
+STOP_ATTEMPTS = 5
+CLAIM_WAIT_S = 2.0  # listen this long for another process in the same place before taking it
 
 
 class CredentialsError(NoisylinkError):
@@ -151,6 +174,10 @@ class Topics:
     def results(self) -> str:
         return f"noisylink/{self.run_id}/results"
 
+    @property
+    def run(self) -> str:
+        return f"noisylink/{self.run_id}/run"
+
 
 class LinkWriter:
     """The writing end of one link: numbers messages and keeps them until acknowledged."""
@@ -166,6 +193,7 @@ class LinkWriter:
         self.last_progress = time.monotonic()
         self.changed = asyncio.Event()
         self.reader_heard = False
+        self.resending: asyncio.Future[None] | None = None
 
     async def put(self, message: Message) -> None:
         while self.next_n - self.consumed >= WINDOW:
@@ -180,22 +208,31 @@ class LinkWriter:
     def link_peer(self) -> str:
         return "channel" if self.link == "tx" else "receiver"
 
-    def on_ack(self, consumed: int, have: int) -> None:
+    def on_ack(self, body: bytes) -> None:
+        try:
+            ack = schema.ack(body)
+        except schema.SchemaError as exc:
+            raise Rejected("malformed", str(exc)) from None
+        if ack.have > self.next_n:
+            raise Rejected("inconsistent", f"acknowledges {ack.have} of {self.next_n} messages")
         if not self.reader_heard:  # the reader has just subscribed: it missed what came before
             self.reader_heard = True
             self.resending = asyncio.ensure_future(self.resend())
-        if have > self.have or consumed > self.consumed:
+        if ack.have > self.have or ack.next > self.consumed:
             self.last_progress = time.monotonic()
-        self.have = max(self.have, have)
-        self.consumed = max(self.consumed, consumed)
+        self.have = max(self.have, ack.have)
+        self.consumed = max(self.consumed, ack.next)
         for n in [n for n in self.kept if n < self.consumed]:
             del self.kept[n]
         self.changed.set()
 
     async def resend(self) -> None:
-        """Send again what the reader has not received."""
+        """Send again what the reader has not received (acknowledgements may arrive
+        meanwhile and release some of it)."""
         for n in sorted(n for n in self.kept if n >= self.have):
-            await self.endpoint.publish(self.topic, self.kept[n])
+            data = self.kept.get(n)
+            if data is not None:
+                await self.endpoint.publish(self.topic, data)
         self.last_progress = time.monotonic()
 
     @property
@@ -209,12 +246,17 @@ class LinkWriter:
             await self.endpoint.wait(self.changed.wait(), self.link_peer)
 
 
-class LinkReader:
-    """The reading end of one link: in order, once each, acknowledging as it goes."""
+Admit = Callable[[Message], "str | None"]
 
-    def __init__(self, endpoint: Endpoint, link: str):
+
+class LinkReader:
+    """The reading end of one link: in order, once each, acknowledging as it goes. Messages
+    that ``admit`` refuses (they do not fit the run's plan) are dropped and counted."""
+
+    def __init__(self, endpoint: Endpoint, link: str, admit: Admit | None = None):
         self.endpoint = endpoint
         self.link = link
+        self.admit = admit
         self.waiting: dict[int, Message] = {}
         self.next = 0
         self.have = 0
@@ -226,24 +268,34 @@ class LinkReader:
         return "transmitter" if self.link == "tx" else "channel"
 
     def on_message(self, payload: bytes) -> None:
-        message, envelope = wire.decode(payload)
-        n = int(envelope["n"])
+        try:
+            message, envelope = wire.decode(payload)
+        except wire.WireError as exc:
+            raise Rejected("malformed", str(exc)) from None
+        n = envelope["n"]
         if n < self.next or n in self.waiting:
             return  # a duplicate (resent, or QoS 1 delivered it twice)
+        if n >= self.next + 2 * WINDOW:
+            raise Rejected("inconsistent", f"message {n} while expecting {self.next}")
         self.waiting[n] = message
         while self.have in self.waiting or self.have < self.next:
             self.have += 1
         self.arrived.set()
 
     async def get(self) -> Message:
-        while self.next not in self.waiting:
-            self.arrived.clear()
-            await self.endpoint.wait(self.arrived.wait(), self.link_peer)
-        message = self.waiting.pop(self.next)
-        self.next += 1
-        if self.next - self.acked_at >= ACK_EVERY or isinstance(message, Finished):
-            await self.ack()
-        return message
+        while True:
+            while self.next not in self.waiting:
+                self.arrived.clear()
+                await self.endpoint.wait(self.arrived.wait(), self.link_peer)
+            message = self.waiting.pop(self.next)
+            self.next += 1
+            if self.next - self.acked_at >= ACK_EVERY or isinstance(message, Finished):
+                await self.ack()
+            reason = self.admit(message) if self.admit is not None else None
+            if reason is None:
+                return message
+            self.endpoint.rejections.add(Rejected("inconsistent", reason),
+                                         self.endpoint.topics.frames(self.link))
 
     async def ack(self) -> None:
         self.acked_at = self.next
@@ -251,17 +303,48 @@ class LinkReader:
         await self.endpoint.publish(self.endpoint.topics.acks(self.link), body)
 
 
-class Endpoint:
-    """One role's connection: reconnects, heartbeats, and the links it reads and writes."""
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who a role is in which run: the run id, the run's token (None: the receiver makes a
+    fresh one and announces it, the others join it), the shared key, and what tells this
+    role apart from another process that claims the same place."""
 
-    def __init__(self, broker: Broker, run_id: str, role: str, *, reads: tuple[str, ...] = (),
+    run_id: str
+    role: str
+    scenario: str  # fingerprint of the scenario and its images: every role must agree
+    token: bytes | None = None
+    key: bytes | None = field(default=None, repr=False)
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    since: float = field(default_factory=time.time)
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Endpoint:
+    """One role's connection: the run it belongs to, reconnects, heartbeats, and the links it
+    reads and writes. Everything it receives is opened (``session.Seal``), checked against
+    the run token and parsed by ``schema`` before use; what fails is dropped and counted."""
+
+    def __init__(self, broker: Broker, identity: RunIdentity, *, reads: tuple[str, ...] = (),
                  writes: tuple[str, ...] = (), peers: tuple[str, ...] = (),
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, admit: Callable[[str], Admit] | None = None,
+                 report: Callable[[str], None] = _stderr_line):
         self.broker = broker
-        self.topics = Topics(run_id)
-        self.role = role
+        self.identity = identity
+        self.topics = Topics(identity.run_id)
+        self.role = identity.role
         self.timeout = timeout
-        self.readers = {link: LinkReader(self, link) for link in reads}
+        self.seal = Seal(identity.key)
+        self.token = identity.token
+        self.nonce = secrets.token_hex(8)  # this role's probe: answers to it are fresh
+        self.joined = asyncio.Event()
+        self.rivals: list[str] = []
+        self.answering: set[asyncio.Task[None]] = set()
+        self.rejections = Rejections(identity.role, report)
+        self.readers = {link: LinkReader(self, link, admit(link) if admit else None)
+                        for link in reads}
         self.writers = {link: LinkWriter(self, link) for link in writes}
         self.peers = peers
         self.seen = {peer: time.monotonic() for peer in peers}
@@ -270,17 +353,25 @@ class Endpoint:
         self.failure: BaseException | None = None
         self.failed = asyncio.Event()
         self.done_peers: set[str] = set()
+        self.closing = False
 
     async def publish(self, topic: str, payload: bytes, qos: int = QOS,
-                      retain: bool = False) -> None:
-        """Publish if connected; a failure here is repaired by the link's resending."""
+                      token: bytes | None = None) -> None:
+        """Seal (with the run's token, or ``token``) and publish if connected and in a run; a
+        failure here is repaired by the link's resending."""
         import aiomqtt
 
-        client = self.client
-        if client is None:
+        client, token = self.client, token or self.token
+        if client is None or token is None:
             return
         with contextlib.suppress(aiomqtt.MqttError):
-            await client.publish(topic, payload, qos=qos, retain=retain)
+            await client.publish(topic, self.seal.seal(topic, token, payload), qos=qos)
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the role: whoever waits raises ``exc``."""
+        if self.failure is None:
+            self.failure = exc
+        self.failed.set()
 
     async def wait(self, awaitable: Awaitable[Any], peer: str) -> Any:
         """Await ``awaitable`` unless the connection fails or ``peer`` goes quiet."""
@@ -307,30 +398,99 @@ class Endpoint:
                     pending.cancel()
 
     async def run(self, body: Callable[[Endpoint], Awaitable[None]]) -> None:
-        """Connect, run ``body`` with the links, and keep the connection up meanwhile."""
+        """Connect, take this role's place in the run, run ``body`` with the links, and keep
+        the connection up meanwhile."""
         network = asyncio.create_task(self._network(), name=f"{self.role}-network")
         try:
             await self.wait(self.connected.wait(), "broker")
+            await self._take_place()
             await body(self)
             for writer in self.writers.values():
                 await writer.drain()
             for reader in self.readers.values():
                 await reader.ack()
             await self.publish(self.topics.status(self.role), self._status("done"), qos=QOS)
+        except RunClashError:  # a receiver tells the roles that joined its token to stop too
+            if self.role == "receiver":
+                await self.publish(self.topics.status(self.role), self._status("clash"),
+                                   qos=QOS)
+            raise
         finally:
+            await self._stop(network)
+
+    async def _stop(self, network: asyncio.Task[None]) -> None:
+        """End the connection. aiomqtt's clean disconnect may turn the cancellation into an
+        ``MqttError`` or wait for the broker without end: cancel again until it is over."""
+        self.closing = True
+        for _ in range(STOP_ATTEMPTS):
             network.cancel()
-            await asyncio.gather(network, return_exceptions=True)
+            done, _ = await asyncio.wait({network}, timeout=HEARTBEAT_S)
+            if done:
+                break
+        if network.done() and not network.cancelled():
+            network.exception()  # retrieved: a failure was already handed to whoever waited
+
+    async def _take_place(self) -> None:
+        """Agree on the run token, and make sure no other process plays this role in it.
+
+        Roles ask who runs this run id with a probe carrying a fresh nonce; a receiver in
+        the run answers with its token, and only an answer to one's own nonce counts, so a
+        replayed or retained answer never does. A receiver that gets an answer is the later
+        one and stops; else it makes the token. The transmitter and channel join the token
+        of the receiver that answers them. Then each role listens a moment for another
+        process in its own place. With a token given (the one-command run makes one),
+        nobody waits. Receivers keep probing every beat of the run, and roles keep hearing
+        each other's status, so a clash the first moments missed (a loaded machine answers
+        late) still stops the later role."""
+        if self.identity.token is not None:
+            return
+        if self.role == "receiver":
+            await self.wait(self._probe(until=time.monotonic() + CLAIM_WAIT_S), "broker")
+            if self.rivals:
+                raise RunClashError(self._clash_line(f"its receiver {self.rivals[0]} answered"))
+            self.token = new_token()
+        else:
+            await self.wait(self._probe(until=time.monotonic() + self.timeout), "broker")
+            if not self.joined.is_set():
+                raise PeerTimeoutError(
+                    f"no receiver answered for run {self.topics.run_id!r} on "
+                    f"{self.broker.url} in {self.timeout:g} s; is `noisylink rx` running "
+                    f"with this run id?")
+        await self.publish(self.topics.status(self.role), self._status("running"), qos=0)
+        await self.wait(asyncio.sleep(CLAIM_WAIT_S), "broker")
+
+    async def _probe(self, until: float) -> None:
+        """Ask every beat until ``until`` (a joiner: until a receiver answers)."""
+        body = json.dumps({"kind": "probe", "nonce": self.nonce}).encode()
+        while time.monotonic() < until and not self.joined.is_set():
+            await self.publish(self.topics.run, body, qos=0, token=NO_TOKEN)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.joined.wait(), HEARTBEAT_S)
+
+    def _clash_line(self, other: str) -> str:
+        return (f"run id {self.topics.run_id!r} on {self.broker.url} is in use by another "
+                f"run ({other}); give this run its own --run-id")
+
+    async def _answer(self, nonce: str) -> None:
+        body = json.dumps({"kind": "answer", "nonce": nonce, "instance": self.identity.instance,
+                           "since": self.identity.since,
+                           "scenario": self.identity.scenario}).encode()
+        await self.publish(self.topics.run, body, qos=0)
 
     def _status(self, state: str) -> bytes:
-        return json.dumps({"role": self.role, "state": state, "t": time.time()}).encode()
+        return json.dumps({"role": self.role, "instance": self.identity.instance,
+                           "state": state, "since": self.identity.since,
+                           "scenario": self.identity.scenario}).encode()
+
+    def _is_later_than(self, since: float, instance: str) -> bool:
+        return (self.identity.since, self.identity.instance) > (since, instance)
 
     async def _network(self) -> None:
         try:
             await self._connect_forever()
         except BaseException as exc:  # handed to whoever waits
             if not isinstance(exc, asyncio.CancelledError):
-                self.failure = exc
-                self.failed.set()
+                self.fail(exc)
             raise
 
     async def _connect_forever(self) -> None:
@@ -361,6 +521,8 @@ class Endpoint:
                 self._disconnected()
             except aiomqtt.MqttError:
                 self._disconnected()
+            if self.closing:  # aiomqtt may turn a cancellation into MqttError on the way out
+                return
             down_since = down_since or time.monotonic()
             if time.monotonic() - down_since > self.timeout:
                 raise LinkError(f"cannot reach the broker at {self.broker.url} for "
@@ -378,6 +540,7 @@ class Endpoint:
         for link in self.writers:
             await client.subscribe(self.topics.acks(link), qos=QOS)
         await client.subscribe(self.topics.status("+"), qos=0)
+        await client.subscribe(self.topics.run, qos=0)
 
     async def _on_connected(self) -> None:
         for reader in self.readers.values():
@@ -389,38 +552,99 @@ class Endpoint:
         ticker = asyncio.create_task(self._tick())
         try:
             async for message in client.messages:
-                self._dispatch(str(message.topic), bytes(message.payload))
+                self.dispatch(str(message.topic), bytes(message.payload), bool(message.retain))
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
 
-    def _dispatch(self, topic: str, payload: bytes) -> None:
+    def dispatch(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Act on one message from the broker, or drop and count it; never raises."""
+        try:
+            if retained:
+                raise Rejected("retained")
+            token, body = self.seal.open(topic, payload)
+            if topic == self.topics.run:
+                self._on_run_topic(token, body)
+            elif self.token is None:
+                return  # not in a run yet: the link's resending brings it again
+            elif token != self.token:
+                raise Rejected("foreign")
+            else:
+                self._on_message(topic, body)
+        except Rejected as rejected:
+            self.rejections.add(rejected, topic)
+
+    def _on_message(self, topic: str, body: bytes) -> None:
         for link, reader in self.readers.items():
             if topic == self.topics.frames(link):
-                with contextlib.suppress(wire.WireError):  # not ours: ignore
-                    reader.on_message(payload)
+                reader.on_message(body)
                 return
         for link, writer in self.writers.items():
             if topic == self.topics.acks(link):
-                try:
-                    ack = json.loads(payload)
-                    writer.on_ack(int(ack["next"]), int(ack["have"]))
-                except (ValueError, KeyError, TypeError):
-                    pass
+                writer.on_ack(body)
                 return
         if topic.startswith(self.topics.status("")):
-            try:
-                status = json.loads(payload)
-            except ValueError:
+            self._on_status(body)
+
+    def _on_status(self, body: bytes) -> None:
+        try:
+            status = schema.status(body)
+        except schema.SchemaError as exc:
+            raise Rejected("malformed", str(exc)) from None
+        if status.role == self.role:
+            if status.instance != self.identity.instance and \
+                    self._is_later_than(status.since, status.instance):
+                self.fail(RunClashError(self._clash_line(
+                    f"another {self.role} serves it already")))
+            return
+        if status.scenario != self.identity.scenario:
+            self.fail(RunClashError(self._clash_line(
+                f"its {status.role} runs another scenario or other images")))
+            return
+        if status.state == "clash" and status.role == "receiver":
+            self.fail(RunClashError(self._clash_line("our receiver found it")))
+            return
+        if status.role in self.seen:
+            self.seen[status.role] = time.monotonic()
+        if status.state == "done":
+            self.done_peers.add(status.role)
+
+    def _on_run_topic(self, token: bytes, body: bytes) -> None:
+        """A probe (answered by the receiver once it holds the token) or an answer (counted
+        only when it answers this role's own probe)."""
+        try:
+            message = schema.run_message(body)
+        except schema.SchemaError as exc:
+            raise Rejected("malformed", str(exc)) from None
+        if isinstance(message, schema.Probe):
+            if self.role == "receiver" and self.token is not None:
+                task = asyncio.ensure_future(self._answer(message.nonce))
+                self.answering.add(task)
+                task.add_done_callback(self.answering.discard)
+            return
+        if message.nonce != self.nonce or message.instance == self.identity.instance:
+            return
+        if token == NO_TOKEN:
+            raise Rejected("malformed", "an answer without a token")
+        if self.role == "receiver":
+            if self.token is None:
+                self.rivals.append(message.instance)
+            elif token != self.token and self._is_later_than(message.since, message.instance):
+                self.fail(RunClashError(self._clash_line(
+                    f"its receiver {message.instance} answered")))
+        elif self.token is None:
+            if message.scenario != self.identity.scenario:
+                self.fail(RunClashError(self._clash_line(
+                    "its receiver runs another scenario or other images")))
                 return
-            role = status.get("role")
-            if role in self.seen:
-                self.seen[role] = time.monotonic()
-            if status.get("state") == "done":
-                self.done_peers.add(role)
+            self.token = token
+            self.joined.set()
 
     async def _tick(self) -> None:
+        probe = json.dumps({"kind": "probe", "nonce": self.nonce}).encode()
         while True:
+            if self.role == "receiver" and self.token is not None:
+                await self.publish(self.topics.run, probe, qos=0, token=NO_TOKEN)
             await self.publish(self.topics.status(self.role), self._status("running"), qos=0)
             for reader in self.readers.values():
                 await reader.ack()

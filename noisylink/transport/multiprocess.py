@@ -2,22 +2,29 @@
 
 Starts a broker when none is given (``brokers.start_broker``: mosquitto if on the PATH, else
 amqtt in its own process, on a free loopback port), then ``noisylink rx``, ``channel`` and
-``tx`` as child processes sharing a fresh run id. Credentials reach the children through the
-environment, never their command lines. Whatever happens (a role failing, Ctrl-C), everything
-started here is stopped before returning.
+``tx`` as child processes sharing a fresh run id and run token. Messages are signed with the
+user's key (``--key-file``/``NOISYLINK_MQTT_KEY``) or, without one, a fresh random key: only
+these three processes can then act on the run. Credentials and keys reach the children through
+the environment, never their command lines. Whatever happens (a role failing, Ctrl-C,
+SIGTERM or SIGHUP), everything started here is stopped before returning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from noisylink.errors import NoisylinkError
 from noisylink.transport.mqtt import CA_FILE_ENV, PASSWORD_ENV, USERNAME_ENV, Broker
+from noisylink.transport.session import KEY_ENV, new_token
 
 ROLES = ("rx", "channel", "tx")  # receiver first, so it listens before frames flow
 
@@ -37,9 +44,34 @@ def scenario_argument(ref: str) -> str:
     return str(path.resolve()) if path.exists() else ref
 
 
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``KeyboardInterrupt`` here, as Ctrl-C does, so the children
+    are stopped on the way out; the previous handlers come back afterwards."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, interrupt)
+                for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run_over_mqtt(scenario_ref: str, run_name: str, out_dir: Path, broker: Broker | None,
-                  timeout: float = 60.0, poll_s: float = 0.2) -> None:
-    """Run the scenario as three processes over ``broker`` (or an embedded one)."""
+                  timeout: float = 60.0, poll_s: float = 0.2,
+                  key_file: Path | None = None) -> None:
+    """Run the scenario as three processes over ``broker`` (or an embedded one), signed with
+    the key of ``key_file``, else ``NOISYLINK_MQTT_KEY``, else a fresh random key."""
+    with signals_interrupt():
+        _run_over_mqtt(scenario_ref, run_name, out_dir, broker, timeout, poll_s, key_file)
+
+
+def _run_over_mqtt(scenario_ref: str, run_name: str, out_dir: Path, broker: Broker | None,
+                   timeout: float, poll_s: float, key_file: Path | None) -> None:
     from noisylink.transport.brokers import start_broker
 
     local = start_broker("auto") if broker is None else None
@@ -49,15 +81,19 @@ def run_over_mqtt(scenario_ref: str, run_name: str, out_dir: Path, broker: Broke
                         (CA_FILE_ENV, str(target.ca_file) if target.ca_file else None)):
         if value is not None:
             env[name] = value
+    if key_file is None and not env.get(KEY_ENV):
+        env[KEY_ENV] = secrets.token_hex(32)
     run_id = f"{run_name}-{uuid.uuid4().hex[:8]}"
     common = [scenario_argument(scenario_ref), "--broker", target.url, "--run-id", run_id,
-              "--timeout", str(timeout)]
+              "--run-token", new_token().hex(), "--timeout", str(timeout)]
+    if key_file is not None:
+        common += ["--key-file", str(key_file.resolve())]
     if not target.on_loopback and target.username is None:
         common.append("--allow-anonymous")  # the caller already accepted it
     processes: dict[str, subprocess.Popen[str]] = {}
     try:
         for role in ROLES:
-            extra = ["--out", str(out_dir)] if role == "rx" else []
+            extra = ["--out", str(out_dir), "--force"] if role == "rx" else []  # checked
             processes[role] = subprocess.Popen(
                 [sys.executable, "-m", "noisylink", role, *common, *extra], env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

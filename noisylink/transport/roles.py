@@ -2,13 +2,18 @@
 
 Each role builds the same plan from the same scenario (so they agree on cells, images and
 random streams) and runs the same coroutine as in one process (``noisylink.link.roles``),
-with MQTT links (``noisylink.transport.mqtt``) as its inbox and outbox.
+with MQTT links (``noisylink.transport.mqtt``) as its inbox and outbox. The roles check that
+they share the scenario and its images (a fingerprint in every heartbeat), and each reader
+admits only messages that fit the plan (``admission``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +25,44 @@ from noisylink.link.plan import LinkPlan
 from noisylink.link.results import format_value
 from noisylink.link.runner import RunOutcome, build_plan, run_scenario
 from noisylink.scenarios.schema import Scenario
-from noisylink.transport.mqtt import Broker, Endpoint
+from noisylink.transport.admission import StreamLedger
+from noisylink.transport.mqtt import Admit, Broker, Endpoint, RunIdentity
 
 
-async def run_transmitter(scenario: Scenario, broker: Broker, run_id: str,
-                          timeout: float) -> None:
+@dataclass(frozen=True)
+class RunAccess:
+    """How a role finds its run on the broker: the run id, the token when it is known
+    beforehand (None: the receiver makes it, the others join), and the shared key."""
+
+    run_id: str
+    token: bytes | None = None
+    key: bytes | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+
+def fingerprint(plan: LinkPlan) -> str:
+    """What every role of a run must agree on: the scenario's settings and its images."""
+    digest = hashlib.sha256(plan.scenario.model_dump_json().encode())
+    for image in plan.images:
+        digest.update(image.name.encode() + b"\0" + str(image.pixels.shape).encode())
+        digest.update(np.ascontiguousarray(image.pixels).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _endpoint(broker: Broker, access: RunAccess, plan: LinkPlan, role: str,
+              **links: Any) -> Endpoint:
+    identity = RunIdentity(access.run_id, role, fingerprint(plan), access.token, access.key)
+
+    def admit(link: str) -> Admit:
+        return StreamLedger(plan, link).admit
+
+    return Endpoint(broker, identity, timeout=access.timeout, admit=admit, **links)
+
+
+async def run_transmitter(scenario: Scenario, broker: Broker, access: RunAccess) -> None:
     plan = build_plan(scenario)
-    endpoint = Endpoint(broker, run_id, "transmitter", writes=("tx",), peers=("channel",),
-                        timeout=timeout)
+    endpoint = _endpoint(broker, access, plan, "transmitter", writes=("tx",),
+                         peers=("channel",))
 
     async def body(ep: Endpoint) -> None:
         await roles.transmitter(plan, ep.writers["tx"])
@@ -35,10 +70,10 @@ async def run_transmitter(scenario: Scenario, broker: Broker, run_id: str,
     await endpoint.run(body)
 
 
-async def run_channel(scenario: Scenario, broker: Broker, run_id: str, timeout: float) -> None:
+async def run_channel(scenario: Scenario, broker: Broker, access: RunAccess) -> None:
     plan = build_plan(scenario)
-    endpoint = Endpoint(broker, run_id, "channel", reads=("tx",), writes=("rx",),
-                        peers=("transmitter", "receiver"), timeout=timeout)
+    endpoint = _endpoint(broker, access, plan, "channel", reads=("tx",), writes=("rx",),
+                         peers=("transmitter", "receiver"))
 
     async def body(ep: Endpoint) -> None:
         await roles.channel(plan, ep.readers["tx"], ep.writers["rx"])
@@ -46,14 +81,15 @@ async def run_channel(scenario: Scenario, broker: Broker, run_id: str, timeout: 
     await endpoint.run(body)
 
 
-def run_receiver(scenario: Scenario, broker: Broker, run_id: str, out_dir: Path,
-                 timeout: float, source: str = "") -> RunOutcome:
+def run_receiver(scenario: Scenario, broker: Broker, access: RunAccess, out_dir: Path,
+                 source: str = "") -> RunOutcome:
     """Receive, decode and write ``results.csv`` as ``noisylink run`` does; each row is also
-    published on the run's results topic."""
+    published on the run's results topic. The manifest records the run's token and how many
+    messages were dropped, per reason."""
 
-    async def link(plan: LinkPlan, on_row: roles.RowSink) -> None:
-        endpoint = Endpoint(broker, run_id, "receiver", reads=("rx",), peers=("channel",),
-                            timeout=timeout)
+    async def link(plan: LinkPlan, on_row: roles.RowSink) -> Mapping[str, Any]:
+        endpoint = _endpoint(broker, access, plan, "receiver", reads=("rx",),
+                             peers=("channel",))
         published: set[asyncio.Task[None]] = set()
 
         def on_row_and_publish(stream: StreamId, row: dict[str, Any], image: np.ndarray) -> None:
@@ -69,6 +105,16 @@ def run_receiver(scenario: Scenario, broker: Broker, run_id: str, out_dir: Path,
             await roles.receiver(plan, ep.readers["rx"], on_row_and_publish)
             await asyncio.gather(*published)
 
-        await endpoint.run(body)
+        try:
+            await endpoint.run(body)
+        finally:
+            facts["mqtt"] = {
+                "run_id": access.run_id,
+                "token": endpoint.token.hex() if endpoint.token else None,
+                "signed": access.key is not None,
+                "dropped": endpoint.rejections.as_dict(),
+            }
+        return facts
 
+    facts: dict[str, Any] = {}
     return run_scenario(scenario, out_dir, source=source, link=link)

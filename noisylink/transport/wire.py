@@ -23,6 +23,7 @@ from noisylink.link.messages import (
     StreamId,
     StreamStart,
 )
+from noisylink.transport import schema
 
 
 class WireError(ValueError):
@@ -76,40 +77,73 @@ def encode(message: Message, **envelope: Any) -> bytes:
     return struct.pack("!I", len(text)) + text + b"".join(data for _, data, _, _ in blobs)
 
 
+BLOBS: dict[str, dict[str, tuple[bool, bool]]] = {
+    "start": {"truth": (False, True)},
+    "frame": {"data": (True, True)},
+    "received": {"received": (True, True), "noise_var": (True, False)},
+    "end": {},
+    "finished": {},
+}
+"""Per kind: the blobs it may carry, each as (is an array, is required)."""
+
+
 def decode(data: bytes) -> tuple[Message, dict[str, Any]]:
-    """The message and its envelope; ``WireError`` for anything else."""
+    """The message and its envelope; ``WireError`` for anything that does not follow the
+    schema (``noisylink.transport.schema``), whatever the bytes."""
+    if len(data) > schema.MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {len(data)} bytes (at most {schema.MAX_MESSAGE_BYTES})")
+    if len(data) < 4:
+        raise WireError("not a noisylink message: shorter than its length field")
+    (length,) = struct.unpack_from("!I", data)
+    if 4 + length > len(data):
+        raise WireError("not a noisylink message: truncated head")
     try:
-        (length,) = struct.unpack_from("!I", data)
-        head = json.loads(data[4 : 4 + length])
-        offset = 4 + length
-        blobs: dict[str, Any] = {}
-        for name, size, dtype, shape in head["blobs"]:
-            raw = data[offset : offset + size]
-            if len(raw) != size:
-                raise WireError("truncated message")
-            offset += size
-            blobs[name] = raw if dtype is None else np.frombuffer(raw, dtype).reshape(shape).copy()
-        kind = head["kind"]
-        stream = StreamId(*head["stream"]) if "stream" in head else None
-        header = FrameHeader(*head["header"]) if head.get("header") is not None else None
-        message: Message
-        if kind == "start":
-            message = StreamStart(stream, head["n_bits"], head["side_info"], head["n_frames"],
-                                  head["encode_s"], blobs["truth"])
-        elif kind == "frame":
-            message = FrameOnAir(stream, head["seq"], header, blobs["data"])
-        elif kind == "received":
-            noise_var = blobs.get("noise_var", head.get("noise_var"))
-            message = FrameReceived(stream, head["seq"], header, blobs["received"], noise_var,
-                                    head["raw_bit_errors"])
-        elif kind == "end":
-            message = StreamEnd(stream)
-        elif kind == "finished":
-            message = Finished()
-        else:
-            raise WireError(f"unknown message kind {kind!r}")
-    except WireError:
-        raise
-    except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:
+        head = schema.link_head(schema.parse_json(data[4 : 4 + length]))
+    except schema.SchemaError as exc:
         raise WireError(f"not a noisylink message: {exc}") from None
-    return message, head.get("env", {})
+    blobs = _blobs(head, data, 4 + length)
+    message: Message
+    if isinstance(head, schema.StartHead):
+        message = StreamStart(StreamId(*head.stream), head.n_bits, head.side_info,
+                              head.n_frames, float(head.encode_s), blobs["truth"])
+    elif isinstance(head, schema.FrameHead):
+        message = FrameOnAir(StreamId(*head.stream), head.seq, _frame_header(head.header),
+                             blobs["data"])
+    elif isinstance(head, schema.ReceivedHead):
+        noise_var = blobs.get("noise_var", head.noise_var)
+        message = FrameReceived(StreamId(*head.stream), head.seq, _frame_header(head.header),
+                                blobs["received"], noise_var, head.raw_bit_errors)
+    elif isinstance(head, schema.EndHead):
+        message = StreamEnd(StreamId(*head.stream))
+    else:
+        message = Finished()
+    return message, head.env.model_dump()
+
+
+def _frame_header(fields: list[int] | None) -> FrameHeader | None:
+    return None if fields is None else FrameHeader(*fields)
+
+
+def _blobs(head: Any, data: bytes, offset: int) -> dict[str, Any]:
+    """The raw fields after the head, each as its spec says, with no byte left over."""
+    allowed = BLOBS[head.kind]
+    found: dict[str, Any] = {}
+    for raw_spec in head.blobs:
+        spec = schema.BlobSpec.from_list(raw_spec)
+        if spec.name not in allowed or spec.name in found:
+            raise WireError(f"not a noisylink message: unexpected blob {spec.name!r}")
+        if (spec.dtype is None) == allowed[spec.name][0]:
+            raise WireError(f"not a noisylink message: blob {spec.name!r} of the wrong type")
+        raw = data[offset : offset + spec.size]
+        if len(raw) != spec.size:
+            raise WireError("truncated message")
+        offset += spec.size
+        found[spec.name] = raw if spec.dtype is None else \
+            np.frombuffer(raw, spec.dtype).reshape(spec.shape).copy()
+    if offset != len(data):
+        raise WireError("not a noisylink message: bytes after the last blob")
+    missing = [name for name, (_, required) in allowed.items()
+               if required and name not in found]
+    if missing:
+        raise WireError(f"not a noisylink message: missing blob {missing[0]!r}")
+    return found

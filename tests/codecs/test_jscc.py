@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,114 @@ def test_bundled_models_score_near_the_paper_on_mnist_test_digits() -> None:
         assert score.relative_gap is not None
         assert abs(score.relative_gap) < 0.15, (score.method, score.eps, score.l2)
         assert score.train_minutes is not None and score.epoch is not None
+
+
+# --- weights folders that are damaged, of another model, or absurd --------------------------
+
+
+def saved_model_folder(root: Path, bits: int = 24) -> Path:
+    folder = root / "necst-eps0.15"
+    save_model(JsccModel(JsccShape(bits=bits)), Recipe(method="necst", eps=0.15, bits=bits),
+               folder)
+    return folder
+
+
+def refused(folder: Path, match: str) -> str:
+    """The one-line error loading ``folder`` gives, checked to name the file at fault."""
+    load_model.cache_clear()
+    with pytest.raises(LinkError, match=match) as info:
+        load_model(folder)
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+    return message
+
+
+def test_truncated_weights_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    folder = saved_model_folder(tmp_path)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    assert "model.safetensors" in refused(folder, "truncated")
+    weights.write_bytes(b"\x10\x00")
+    refused(folder, "too short")
+
+
+def test_weights_of_another_shape_are_refused(tmp_path: Path) -> None:
+    folder = saved_model_folder(tmp_path, bits=24)
+    description = json.loads((folder / "config.json").read_text())
+    description["shape"]["bits"] = 32  # the file holds a 24-bit model
+    (folder / "config.json").write_text(json.dumps(description))
+    refused(folder, r"'encoder.2.weight' has shape \[24, 500\], the model expects \[32, 500\]")
+
+
+def test_weights_missing_a_tensor_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = saved_model_folder(tmp_path)
+    state = {k: v.half().contiguous() for k, v in JsccModel(JsccShape(bits=24)).state_dict().items()
+             if k != "decoder.4.bias"}
+    save_file(state, str(folder / "model.safetensors"))
+    refused(folder, "missing tensors decoder.4.bias")
+
+
+def test_weights_with_an_extra_tensor_or_integer_dtype_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = saved_model_folder(tmp_path)
+    model = JsccModel(JsccShape(bits=24))
+    state = {k: v.half().contiguous() for k, v in model.state_dict().items()}
+    save_file(state | {"extra": torch.zeros(2)}, str(folder / "model.safetensors"))
+    refused(folder, "unexpected tensors extra")
+    state["decoder.4.bias"] = state["decoder.4.bias"].to(torch.int16)
+    save_file(state, str(folder / "model.safetensors"))
+    refused(folder, "not a float type")
+
+
+def test_a_header_declaring_an_absurd_tensor_is_refused_before_allocating(tmp_path: Path) -> None:
+    folder = saved_model_folder(tmp_path)
+    # 10^6 x 10^6 float32 = 4 TB declared in a file of a few hundred bytes
+    header = {"encoder.0.weight": {"dtype": "F32", "shape": [10**6, 10**6],
+                                   "data_offsets": [0, 4 * 10**12]}}
+    text = json.dumps(header).encode()
+    (folder / "model.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + b"\0" * 64)
+    refused(folder, "truncated")
+    # a header length of its own that is absurd
+    (folder / "model.safetensors").write_bytes((1 << 62).to_bytes(8, "little") + b"{}")
+    refused(folder, "header declares")
+
+
+def test_a_description_declaring_an_absurd_shape_is_refused_before_allocating(
+    tmp_path: Path,
+) -> None:
+    # hidden = 10^7 would make a 784 x 10^7 float32 layer: the 31 GB allocation of issue 12
+    folder = saved_model_folder(tmp_path)
+    description = json.loads((folder / "config.json").read_text())
+    for shape, match in (({"hidden": 10**7}, "parameters, more than"),
+                         ({"bits": 0}, "positive integer"), ({"bits": True}, "positive integer"),
+                         ({"bits": "100"}, "positive integer")):
+        (folder / "config.json").write_text(
+            json.dumps(description | {"shape": description["shape"] | shape}))
+        refused(folder, match)
+        codec = CODECS.build(CODECS.config({"name": "necst", "eps": 0.15,
+                                            "weights": str(tmp_path)}))
+        with pytest.raises(LinkError, match=match):
+            codec.encode(digit_like())
+
+
+def test_run_with_damaged_weights_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from noisylink.cli import app
+
+    weights = saved_model_folder(tmp_path / "models") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    scenario = tmp_path / "jscc.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "name": "bad-weights", "images": {"source": "digits", "limit": 1},
+        "codec": {"name": "necst", "eps": 0.15, "weights": str(tmp_path / "models")},
+        "channel": {"name": "bsc", "ber": 0.1},
+    }))
+    result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert str(weights) in result.output and "Traceback" not in result.output

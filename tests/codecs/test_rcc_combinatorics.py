@@ -1,10 +1,10 @@
-"""Lexicographic ranking of index sets (Turbo-DDCM): exactness, inverse, corruption, speed."""
+"""Lexicographic ranking of index sets (Turbo-DDCM): exactness, inverse, corruption (speed:
+``benchmarks/rcc_speed.py``)."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -76,7 +76,7 @@ def test_unrank_out_of_range_examples() -> None:
     assert combination_unrank(10**400, 8, 3) == combination_unrank(10**400 % total, 8, 3)
 
 
-def test_large_round_trip_is_fast() -> None:
+def test_largest_sets_round_trip_from_first_to_last_rank() -> None:
     K, M = 65536, 100
     combos = [
         tuple(range(M)),
@@ -84,15 +84,12 @@ def test_large_round_trip_is_fast() -> None:
         tuple(range(0, 655 * M, 655)),
         tuple(sorted({(i * 7919 + 13) % K for i in range(M)})),
     ]
-    start = time.perf_counter()
     for combo in combos:
         assert len(combo) == M
         rank = combination_rank(combo, K)
         assert combination_unrank(rank, K, M) == combo
-    elapsed = time.perf_counter() - start
     assert combination_rank(combos[0], K) == 0
     assert combination_rank(combos[1], K) == math.comb(K, M) - 1
-    assert elapsed < 2.0  # milliseconds in practice; generous for a busy machine
     assert rank_bits(K, M) == (math.comb(K, M) - 1).bit_length()
 
 

@@ -107,3 +107,80 @@ def test_cli_eval_prior_bad_timesteps_is_one_line(tmp_path: Path) -> None:
                                "--timesteps", "100,500", "--crop", "16"])
     assert good.exit_code == 0, good.output
     assert "t=100:" in good.output and "t=500:" in good.output
+
+
+# --- checkpoints are read safely ---------------------------------------------------------------
+
+
+class WritesMarker:
+    """Pickles as a call to ``open(marker, "w")``: loading it unsafely creates the marker."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def plant_checkpoint(work: Path, marker: Path) -> Path:
+    import torch
+
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint = work / "checkpoint.pt"
+    torch.save({"recipe": WritesMarker(marker), "step": 0}, checkpoint)
+    return checkpoint
+
+
+def test_a_planted_checkpoint_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    checkpoint = plant_checkpoint(tmp_path / "work", marker)
+    with pytest.raises(NoisylinkError, match="refused: it holds objects other than tensors"):
+        train_prior(PriorRecipe(steps=1, **TINY), [write_images(tmp_path / "data")],
+                    tmp_path / "work", tmp_path / "prior", log=lambda _: None)
+    assert not marker.exists()
+    assert checkpoint.exists()  # left for the user to look at
+
+
+def test_cli_train_prior_refuses_a_planted_checkpoint_in_one_line(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    checkpoint = plant_checkpoint(tmp_path / "work", marker)
+    result = CliRunner().invoke(app, [
+        "train-prior", "--data", str(write_images(tmp_path / "data")),
+        "--out", str(tmp_path / "prior"), "--work-dir", str(tmp_path / "work"), "--steps", "1",
+        "--crop", "16", "--batch", "2",
+    ])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {checkpoint}: refused")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a zip", "not-a-checkpoint"])
+def test_damaged_or_foreign_checkpoints_are_one_line(tmp_path: Path, content) -> None:
+    import torch
+
+    work = tmp_path / "work"
+    work.mkdir()
+    if content == "not-a-checkpoint":
+        torch.save({"weights": torch.zeros(3)}, work / "checkpoint.pt")
+    else:
+        (work / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(NoisylinkError) as info:
+        train_prior(PriorRecipe(steps=1, **TINY), [write_images(tmp_path / "data")], work,
+                    tmp_path / "prior", log=lambda _: None)
+    assert str(work / "checkpoint.pt") in str(info.value) and "\n" not in str(info.value)
+
+
+def test_no_unsafe_loader_is_left_in_the_package() -> None:
+    import re
+
+    package = Path(__file__).resolve().parents[2] / "noisylink"
+    unsafe = re.compile(r"weights_only\s*=\s*False|allow_pickle\s*=\s*True|pickle\.loads?\("
+                        r"|yaml\.load\(|yaml\.unsafe_load|(?<![.\w])(eval|exec)\(")
+    found = [f"{path.relative_to(package)}:{number}"
+             for path in sorted(package.rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if unsafe.search(line)]
+    assert found == []
+    loads = [path.name for path in package.rglob("*.py") if "torch.load(" in path.read_text()]
+    assert loads == ["safeload.py"]  # the one torch.load, with weights_only=True

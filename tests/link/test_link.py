@@ -142,3 +142,47 @@ def test_gray_images_and_a_symbol_channel(tmp_path: Path) -> None:
 def test_undecodable_streams_show_gray_and_count_as_corrupted(tmp_path: Path) -> None:
     rows = run(tmp_path, channel={"name": "bsc", "ber": 0.5}, trials=2)
     assert all(r["decoded"] == "false" for r in rows)
+
+
+def test_a_run_missing_a_row_says_which_and_is_not_complete(tmp_path: Path) -> None:
+    import json
+
+    from noisylink.link.roles import run_in_process
+    from noisylink.link.runner import IncompleteRunError
+
+    async def lossy(plan, on_row):
+        def drop_one(stream, row, image):
+            if (stream.image, stream.trial) != (1, 0):
+                on_row(stream, row, image)
+
+        await run_in_process(plan, drop_one)
+
+    with pytest.raises(IncompleteRunError, match=r"1 of 4 rows missing \(cell 0 .* trial 0\)"):
+        run_scenario(scenario(), tmp_path / "out", link=lossy)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] is False and manifest["rows"] == 3
+    assert len(manifest["missing"]) == 1 and manifest["missing"][0].endswith("trial 0")
+    assert len(read_rows(tmp_path / "out" / "results.csv")) == 3
+
+
+def test_a_second_row_for_one_stream_stops_the_run(tmp_path: Path) -> None:
+    from noisylink.errors import NoisylinkError
+    from noisylink.link.roles import run_in_process
+
+    async def doubling(plan, on_row):
+        def twice(stream, row, image):
+            on_row(stream, row, image)
+            on_row(stream, row, image)
+
+        await run_in_process(plan, twice)
+
+    with pytest.raises(NoisylinkError, match="a second row for cell 0"):
+        run_scenario(scenario(), tmp_path / "out", link=doubling)
+
+
+def test_a_complete_run_says_so_in_its_manifest(tmp_path: Path) -> None:
+    import json
+
+    run_scenario(scenario(), tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["rows"] == 4 and "missing" not in manifest

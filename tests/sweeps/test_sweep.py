@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import signal
 import subprocess
@@ -9,12 +11,26 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from click.testing import Result
+from PIL import Image
+from typer.testing import CliRunner
 
+import noisylink.link.results as results_module
+from noisylink.cli import app
 from noisylink.errors import NoisylinkError, ScenarioError
-from noisylink.link.results import COLUMNS, TIMING_COLUMNS, read_rows
+from noisylink.link.results import (
+    COLUMNS,
+    INTEGER_COLUMNS,
+    NUMBER_COLUMNS,
+    TIMING_COLUMNS,
+    read_rows,
+    setting_id,
+)
 from noisylink.link.runner import run_scenario
+from noisylink.scenarios.loading import parse_scenario
 from noisylink.sweeps.store import ResultsStore
 from noisylink.sweeps.study import Scale, builtin_study_names, load_study
 from noisylink.sweeps.sweep import run_sweep
@@ -51,7 +67,9 @@ def test_sweep_rows_equal_the_in_process_run_and_a_rerun_adds_nothing(tmp_path: 
     assert not outcome.failures and outcome.rows_run == outcome.rows_total == 2 * 2 * 2 * 2 * 2
     run = run_scenario(study.scenarios[0], tmp_path / "run")
     swept = read_rows(outcome.results_path)
-    assert comparable(swept) == comparable(read_rows(run.results_path))
+    assert {r["setting"] for r in swept} == {setting_id(study.scenarios[0])}
+    assert all(len(r["image_id"]) == 16 for r in swept)
+    assert comparable(swept) == comparable(read_rows(run.results_path))  # identity included
     again = run_sweep(study, tmp_path / "sweep", workers=2)
     assert again.rows_run == 0 and again.rows_skipped == outcome.rows_total
     assert read_rows(outcome.results_path) == swept
@@ -72,18 +90,26 @@ def test_scale_grows_a_finished_sweep_without_recomputing(tmp_path: Path) -> Non
     assert len(comparable(rows)) == len(rows) == 32
 
 
+def full_row(**values: object) -> dict[str, object]:
+    """A row with every column filled as the link fills it."""
+    row: dict[str, object] = {column: "x" for column in COLUMNS}
+    row |= {column: 1 for column in INTEGER_COLUMNS}
+    row |= {column: 0.5 for column in NUMBER_COLUMNS}
+    return row | {"decoded": True, "ms_ssim": float("nan")} | values
+
+
 def test_store_drops_a_partial_last_line_and_knows_finished_rows(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
     with ResultsStore(path) as store:
         for trial in range(3):
-            store.append({"scenario": "s", "cell_id": "abc", "image": "x", "trial": trial,
-                          "decode_error": "two\nlines"})
+            store.append(full_row(scenario="s", setting="f", cell_id="abc", image="x",
+                                  image_id="i", trial=trial, decode_error="two\nlines"))
     with path.open("a") as handle:
         handle.write("s,0,abc,jpeg,")  # what a kill in the middle of a write leaves
     store = ResultsStore(path)
     store.close()
     assert store.repaired_bytes == len("s,0,abc,jpeg,")
-    assert store.done == {("s", "abc", "x", 0), ("s", "abc", "x", 1), ("s", "abc", "x", 2)}
+    assert store.done == {("s", "f", "abc", "x", "i", trial) for trial in range(3)}
     rows = read_rows(path)
     assert len(rows) == 3 and rows[0]["decode_error"] == "two lines"
     assert list(rows[0]) == list(COLUMNS)
@@ -116,7 +142,7 @@ def test_kill_9_mid_sweep_then_resume_gives_exactly_the_expected_rows(tmp_path: 
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     results = out / "results.csv"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if results.exists() and len(results.read_text().splitlines()) > 1 + 5:
             break
@@ -161,7 +187,7 @@ def test_study_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
         load_study(str(tmp_path / "typo.yaml"))
     result = subprocess.run(
         [sys.executable, "-m", "noisylink", "sweep", str(bad), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -217,3 +243,143 @@ def test_sweep_and_plot_commands(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "noisylink", "plot", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=300, env=env)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+# --- a changed study never reuses old rows (issue 12) -----------------------------------------
+
+TINY = {
+    "name": "tiny",
+    "seed": 1,
+    "images": {"source": "samples", "resize": 48, "size": 48, "limit": 1},
+    "codec": {"name": "jpeg", "quality": 60},
+    "channel": {"name": "bsc", "ber": [0.0, 1.0e-3]},
+}
+
+
+def sweep_cli(*args: str) -> Result:
+    return CliRunner().invoke(app, ["sweep", *args, "--workers", "1"])
+
+
+def test_a_changed_study_is_refused_in_one_line_and_its_old_rows_stay(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    first = run_sweep(load_study(str(write_study(tmp_path, [TINY]))), out, workers=1)
+    assert first.rows_run == 2
+    before = (out / "results.csv").read_bytes()
+    changes = {
+        "seed": TINY | {"seed": 99},
+        "images.size": TINY | {"images": TINY["images"] | {"size": 40}},
+        "frames.payload_bytes": TINY | {"frames": {"payload_bytes": 100}},
+        "frames.header": TINY | {"frames": {"header": "inband"}},
+    }
+    for field, changed in changes.items():
+        result = sweep_cli(str(write_study(tmp_path, [changed])), "--out", str(out))
+        assert result.exit_code == 2, (field, result.output)
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: {out} holds results of a different study")
+        assert f"scenario tiny: changed {field}" in lines[0] and "--fresh" in lines[0]
+    scaled = sweep_cli(str(write_study(tmp_path, [TINY])), "--out", str(out), "--size", "200")
+    assert scaled.exit_code == 2 and "different study" in scaled.stderr
+    assert (out / "results.csv").read_bytes() == before
+
+
+def test_rows_of_another_noisylink_version_are_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = load_study(str(write_study(tmp_path, [TINY])))
+    run_sweep(study, tmp_path / "s", workers=1)
+    monkeypatch.setattr(results_module, "__version__", "99.0")
+    with pytest.raises(NoisylinkError, match="different study"):
+        run_sweep(study, tmp_path / "s", workers=1)
+
+
+def test_the_setting_covers_what_changes_numbers_and_not_what_only_adds_rows() -> None:
+    base = parse_scenario(TINY, "t")
+    same = [
+        TINY | {"name": "other", "description": "words", "trials": 5, "device": "cpu"},
+        TINY | {"images": TINY["images"] | {"limit": 3}},
+        TINY | {"codec": {"name": "jpeg", "quality": [60, 70]}},  # grid: cell_id tells
+    ]
+    for data in same:
+        assert setting_id(parse_scenario(data, "t")) == setting_id(base), data
+    other = [
+        TINY | {"seed": 2},
+        TINY | {"images": TINY["images"] | {"color": "gray"}},
+        TINY | {"images": TINY["images"] | {"resize": 64}},
+        TINY | {"frames": {"on_crc_fail": "drop"}},
+    ]
+    for data in other:
+        assert setting_id(parse_scenario(data, "t")) != setting_id(base), data
+
+
+def test_a_changed_picture_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(pictures / "a.png")
+    scenario = TINY | {"images": {"source": "folder", "path": str(pictures)}}
+    study = load_study(str(write_study(tmp_path, [scenario])))
+    run_sweep(study, tmp_path / "s", workers=1)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(pictures / "a.png")
+    with pytest.raises(NoisylinkError, match=r"image a\.png is another picture"):
+        run_sweep(study, tmp_path / "s", workers=1)
+
+
+def test_fresh_moves_old_results_aside_and_starts_over(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    run_sweep(load_study(str(write_study(tmp_path, [TINY]))), out, workers=1)
+    old = (out / "results.csv").read_text()
+    changed = write_study(tmp_path, [TINY | {"seed": 99}])
+    result = sweep_cli(str(changed), "--out", str(out), "--fresh")
+    assert result.exit_code == 0, result.output
+    assert "2 rows run, 0 already done" in result.stdout
+    (aside,) = out.glob("replaced-*")
+    assert (aside / "results.csv").read_text() == old and (aside / "sweep.json").exists()
+    rows = read_rows(out / "results.csv")
+    assert len(rows) == 2
+    assert {r["setting"] for r in rows} == {setting_id(load_study(str(changed)).scenarios[0])}
+
+
+def damaged(line: str, kind: str) -> bytes:
+    """A results line as a disk fault or a careless edit leaves it."""
+    fields = next(csv.reader([line]))
+    if kind == "not UTF-8":
+        return line.encode()[:40] + b"\xff" + line.encode()[40:]
+    if kind == "short row":
+        fields = fields[:10]
+    elif kind == "bad integer":
+        fields[COLUMNS.index("trial")] = "abc"
+    else:
+        fields[COLUMNS.index("psnr")] = "lots"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue().encode()
+
+
+CORRUPTIONS = {
+    "not UTF-8": "line 3: not UTF-8 text",
+    "short row": f"line 3: 10 fields, the header has {len(COLUMNS)}",
+    "bad integer": "line 3: column trial is not an integer: 'abc'",
+    "bad number": "line 3: column psnr is not a number: 'lots'",
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_a_corrupted_results_file_is_one_line_naming_file_and_line(
+    tmp_path: Path, kind: str
+) -> None:
+    study = write_study(tmp_path, [TINY])
+    out = tmp_path / "s"
+    run_sweep(load_study(str(study)), out, workers=1)
+    path = out / "results.csv"
+    header, first, second = path.read_text().splitlines()
+    data = f"{header}\n{first}\n".encode() + damaged(second, kind) + b"\n"
+    path.write_bytes(data)
+    with pytest.raises(NoisylinkError) as info:
+        ResultsStore(path)
+    assert str(info.value) == f"{path}: {CORRUPTIONS[kind]}"
+    assert path.read_bytes() == data  # left as it was
+    result = sweep_cli(str(study), "--out", str(out))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"error: {path}: {CORRUPTIONS[kind]}\n"

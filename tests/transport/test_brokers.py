@@ -33,7 +33,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def client(broker: LocalBroker, **kwargs) -> aiomqtt.Client:
     # MQTT 3.1.1: amqtt speaks nothing newer
-    return aiomqtt.Client(broker.host, broker.port, **{"timeout": 5, **kwargs})
+    return aiomqtt.Client(broker.host, broker.port, **{"timeout": 60, **kwargs})
 
 
 async def round_trip(broker: LocalBroker, topic: str = "noisylink/test", **kwargs) -> None:
@@ -41,7 +41,7 @@ async def round_trip(broker: LocalBroker, topic: str = "noisylink/test", **kwarg
         await sub.subscribe(topic, qos=1)
         async with client(broker, **kwargs) as pub:
             await pub.publish(topic, b"\x00hello\xff", qos=1)
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(60):
             message = await anext(sub.messages)
     assert message.payload == b"\x00hello\xff"
     assert message.qos == 1

@@ -5,6 +5,7 @@ a broker restart mid-run, a role that dies, wrong credentials, TLS."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -32,7 +33,8 @@ from noisylink.link.runner import run_scenario
 from noisylink.scenarios import parse_scenario
 from noisylink.transport import wire
 from noisylink.transport.brokers import mosquitto_binary, start_broker
-from noisylink.transport.mqtt import Broker, Endpoint, LinkReader, redact
+from noisylink.transport.mqtt import Broker, Endpoint, LinkReader, RunIdentity, redact
+from noisylink.transport.session import Seal
 
 KINDS = ["mosquitto", "amqtt"] if mosquitto_binary() else ["amqtt"]
 
@@ -123,13 +125,13 @@ def test_anonymous_access_only_on_loopback_unless_allowed(monkeypatch: pytest.Mo
 
 
 async def test_link_reader_delivers_in_order_once_each() -> None:
-    endpoint = Endpoint(Broker.from_url("mqtt://127.0.0.1:1"), "r", "receiver", reads=("rx",),
-                        peers=("channel",), timeout=5)
+    endpoint = Endpoint(Broker.from_url("mqtt://127.0.0.1:1"), RunIdentity("r", "receiver", "s"),
+                        reads=("rx",), peers=("channel",), timeout=5)
     reader: LinkReader = endpoint.readers["rx"]
     messages = [StreamEnd(StreamId(0, 0, i)) for i in range(6)]
     for n in (2, 0, 0, 1, 5, 2, 3, 4, 4, 1):  # out of order, with duplicates
         reader.on_message(wire.encode(messages[n], n=n))
-    got = [await asyncio.wait_for(reader.get(), 1) for _ in range(6)]
+    got = [await asyncio.wait_for(reader.get(), 60) for _ in range(6)]
     assert got == messages
     assert reader.have == 6 and reader.next == 6
     reader.on_message(wire.encode(messages[3], n=3))  # late duplicate: ignored
@@ -139,7 +141,7 @@ async def test_link_reader_delivers_in_order_once_each() -> None:
 # --- whole runs through a broker ---------------------------------------------------------------
 
 
-def noisylink(*args: str, env: dict[str, str] | None = None, timeout: float = 300
+def noisylink(*args: str, env: dict[str, str] | None = None, timeout: float = 600
               ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "noisylink", *args], capture_output=True,
                           text=True, timeout=timeout,
@@ -187,20 +189,21 @@ def test_one_command_run_starts_and_stops_its_own_broker(tmp_path: Path, scenari
 
 def start_roles(scenario_file: Path, url: str, out: Path, timeout: float,
                 roles: tuple[str, ...] = ("rx", "channel", "tx"),
-                env: dict[str, str] | None = None) -> dict[str, subprocess.Popen[str]]:
+                env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+                ) -> dict[str, subprocess.Popen[str]]:
     processes = {}
     for role in roles:
-        extra = ["--out", str(out)] if role == "rx" else []
+        out_option = ["--out", str(out)] if role == "rx" else []
         processes[role] = subprocess.Popen(
             [sys.executable, "-m", "noisylink", role, str(scenario_file), "--broker", url,
-             "--run-id", "test-run", "--timeout", str(timeout), *extra],
+             "--run-id", "test-run", "--timeout", str(timeout), *out_option, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=(env or os.environ) | {"OMP_NUM_THREADS": "1"},
         )
     return processes
 
 
-def wait_for_rows(results: Path, count: int, deadline_s: float = 120) -> int:
+def wait_for_rows(results: Path, count: int, deadline_s: float = 600) -> int:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if results.exists():
@@ -222,7 +225,7 @@ def test_broker_restart_mid_run_loses_and_repeats_nothing(
             assert before < len(in_process), "the restart should come mid-run"
             broker.restart()
             for role, process in processes.items():
-                _, stderr = process.communicate(timeout=180)
+                _, stderr = process.communicate(timeout=600)
                 assert process.returncode == 0, f"{role}: {stderr}"
         finally:
             for process in processes.values():
@@ -235,10 +238,10 @@ def test_a_dead_role_makes_the_others_stop_with_a_clear_message(
     tmp_path: Path, scenario_file: Path
 ) -> None:
     with start_broker(KINDS[0]) as broker:  # type: ignore[arg-type]
-        processes = start_roles(scenario_file, broker.url, tmp_path / "out", timeout=4)
+        processes = start_roles(scenario_file, broker.url, tmp_path / "out", timeout=30)
         wait_for_rows(tmp_path / "out" / "results.csv", 2)
         processes["tx"].send_signal(signal.SIGKILL)
-        outputs = {role: p.communicate(timeout=120) for role, p in processes.items()}
+        outputs = {role: p.communicate(timeout=600) for role, p in processes.items()}
     rx_code, channel_code = processes["rx"].returncode, processes["channel"].returncode
     finished = len(read_rows(tmp_path / "out" / "results.csv"))
     if finished < 32:  # the kill landed before the end: the others must notice
@@ -254,9 +257,9 @@ def test_wrong_password_is_one_line_and_exit_2(tmp_path: Path, scenario_file: Pa
         env = os.environ | {"NOISYLINK_MQTT_USERNAME": "alice",
                             "NOISYLINK_MQTT_PASSWORD": "wrong-pass"}
         result = noisylink("rx", str(scenario_file), "--broker", broker.url, "--out",
-                           str(tmp_path / "out"), "--timeout", "10", env=env)
+                           str(tmp_path / "out"), "--timeout", "120", env=env)
         anonymous = noisylink("channel", str(scenario_file), "--broker", broker.url,
-                              "--timeout", "10")
+                              "--timeout", "120")
         good = noisylink("run", str(scenario_file), "--transport", "mqtt", "--broker",
                          broker.url, "--username", "alice", "--password", "right", "--out",
                          str(tmp_path / "good"))
@@ -294,3 +297,193 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, scenario_file: Path,
     assert result.returncode == 0, result.stderr
     assert comparable(tmp_path / "out" / "results.csv") == in_process
     assert untrusted.returncode != 0 and untrusted.stderr.count("\n") == 1
+
+
+# --- hostile brokers: other runs, replays, garbage, clashes ------------------------------------
+
+
+RUN_TOPICS = ("frames/tx", "frames/rx", "acks/tx", "acks/rx", "status/receiver",
+              "status/channel", "status/transmitter", "run", "results")
+GARBAGE = (
+    b"[1,2,3]", b'{"role":[1]}', b'{"next": 1e400}', b"[" * 100_000 + b"]" * 100_000,
+    b"\x00\x00\x00\x02{}", wire.encode(Finished(), n=0),  # a forged end of the run, unsealed
+    wire.encode(StreamEnd(StreamId(0, 0, 0)), n=0),
+    wire.encode(StreamStart(StreamId(999, 0, 0), 8, {}, 1, 0.0, b"x"), n=0),
+)
+
+
+class Hostile:
+    """A client that records everything of a run id and publishes garbage and replays."""
+
+    def __init__(self, url: str, run_id: str = "test-run"):
+        import paho.mqtt.client as paho
+
+        self.prefix = f"noisylink/{run_id}/"
+        self.captured: list[tuple[str, bytes]] = []
+        broker = Broker.from_url(url)
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, m: self.captured.append((m.topic, m.payload))
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe(self.prefix + "#", qos=1)
+
+    def garbage(self, retain: bool = False) -> None:
+        for topic in RUN_TOPICS:
+            for payload in GARBAGE:
+                self.client.publish(self.prefix + topic, payload, qos=1, retain=retain)
+
+    def replay(self, messages: list[tuple[str, bytes]]) -> None:
+        for topic, payload in messages:
+            self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def finish(processes: dict[str, subprocess.Popen[str]], timeout: float = 300
+           ) -> dict[str, tuple[int, str]]:
+    """Each role's exit code and stderr."""
+    outcomes = {}
+    try:
+        for role, process in processes.items():
+            _, stderr = process.communicate(timeout=timeout)
+            outcomes[role] = (process.returncode, stderr)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    return outcomes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_garbage_retained_messages_and_replays_of_an_earlier_run_change_nothing(
+    kind: str, tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
+) -> None:
+    with start_broker(kind) as broker:  # type: ignore[arg-type]
+        hostile = Hostile(broker.url)
+        try:
+            earlier = finish(start_roles(scenario_file, broker.url, tmp_path / "earlier", 60))
+            assert all(code == 0 for code, _ in earlier.values()), earlier
+            recorded = list(hostile.captured)
+            assert any(topic.endswith("frames/rx") for topic, _ in recorded)
+            hostile.garbage(retain=True)  # waiting for every later subscriber
+            hostile.replay(recorded)
+            processes = start_roles(scenario_file, broker.url, tmp_path / "out", 60)
+            while any(p.poll() is None for p in processes.values()):
+                hostile.garbage()
+                hostile.replay(recorded[:: max(1, len(recorded) // 50)])
+                time.sleep(0.5)
+            outcomes = finish(processes)
+        finally:
+            hostile.close()
+    assert all(code == 0 for code, _ in outcomes.values()), outcomes
+    assert comparable(tmp_path / "out" / "results.csv") == in_process
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    dropped = manifest["mqtt"]["dropped"]
+    assert dropped["retained"] > 0 and dropped["foreign"] > 0 and dropped["malformed"] > 0
+    for _code, stderr in outcomes.values():
+        assert "Traceback" not in stderr
+        assert all(line.startswith("warning: ") for line in stderr.splitlines())
+
+
+def test_with_a_key_messages_from_whoever_lacks_it_do_not_count(
+    tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("a shared secret of enough bytes\n")
+    env = os.environ | {"NOISYLINK_MQTT_KEY": ""}
+    with start_broker(KINDS[0]) as broker:  # type: ignore[arg-type]
+        hostile = Hostile(broker.url)
+        try:
+            processes = start_roles(scenario_file, broker.url, tmp_path / "out", 60, env=env,
+                                    extra=("--key-file", str(key_file)))
+            while any(p.poll() is None for p in processes.values()):
+                # the token is public: whoever reads the broker can seal with it, not sign
+                tokens = {payload[5:13] for topic, payload in hostile.captured
+                          if topic.endswith("/run") and payload.startswith(b"NLK1")}
+                for token in tokens:
+                    forged = Seal().seal(hostile.prefix + "frames/rx", token,
+                                         wire.encode(Finished(), n=0))
+                    hostile.client.publish(hostile.prefix + "frames/rx", forged, qos=1)
+                time.sleep(0.2)
+            outcomes = finish(processes)
+        finally:
+            hostile.close()
+    assert all(code == 0 for code, _ in outcomes.values()), outcomes
+    assert comparable(tmp_path / "out" / "results.csv") == in_process
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["mqtt"]["signed"] is True and manifest["mqtt"]["dropped"]["unsigned"] > 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(kind: str, tmp_path: Path
+                                                                   ) -> None:
+    long_run = SCENARIO | {"trials": 12}  # long enough to be running when the others start
+    first_file, other, same = (tmp_path / f"{name}.yaml" for name in ("first", "other", "same"))
+    first_file.write_text(yaml.safe_dump(long_run))
+    other.write_text(yaml.safe_dump(long_run | {"seed": 10, "channel": {
+        "name": "awgn", "esn0_db": [1.0, 2.0]}}))
+    same.write_text(first_file.read_text())
+    expected = comparable(run_scenario(parse_scenario(long_run, "test"),
+                                       tmp_path / "in-process").results_path)
+    with start_broker(kind) as broker:  # type: ignore[arg-type]
+        first = start_roles(first_file, broker.url, tmp_path / "first", 120)
+        wait_for_rows(tmp_path / "first" / "results.csv", 1)
+        later = start_roles(other, broker.url, tmp_path / "later", 120)
+        clone = start_roles(same, broker.url, tmp_path / "clone", 120)
+        late_outcomes, clone_outcomes = finish(later), finish(clone)
+        first_outcomes = finish(first)
+    assert all(code == 0 for code, _ in first_outcomes.values()), first_outcomes
+    assert comparable(tmp_path / "first" / "results.csv") == expected
+    for role, (code, stderr) in {**late_outcomes, **clone_outcomes}.items():
+        assert code == 2, (role, stderr)
+        lines = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1 and "in use by another run" in lines[0], (role, stderr)
+        assert "Traceback" not in stderr
+
+
+def test_sigterm_to_the_one_command_run_stops_its_role_processes(tmp_path: Path) -> None:
+    scenario = tmp_path / "sigterm-run.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO | {"name": "sigterm-run", "trials": 50}))
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "noisylink", "run", str(scenario), "--transport", "mqtt",
+         "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    try:
+        wait_for_rows(tmp_path / "out" / "results.csv", 1)
+        parent.send_signal(signal.SIGTERM)
+        _, stderr = parent.communicate(timeout=120)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    children = subprocess.run(["pgrep", "-f", str(scenario)], capture_output=True, text=True)
+    assert children.stdout == "", "role processes outlived the one-command run"
+    assert parent.returncode != 0 and "interrupted" in stderr
+
+
+def test_an_unreachable_broker_is_one_line_naming_the_role_once(tmp_path: Path,
+                                                                 scenario_file: Path) -> None:
+    from noisylink.transport.brokers import free_port
+
+    result = noisylink("run", str(scenario_file), "--transport", "mqtt", "--broker",
+                       f"mqtt://127.0.0.1:{free_port()}", "--timeout", "2", "--out",
+                       str(tmp_path / "out"))
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "cannot reach the broker" in line
+    role = line.removeprefix("error: ").split(":")[0]
+    assert role in ("receiver", "channel", "transmitter") and line.count(f"{role}:") == 1
+
+
+def test_rx_refuses_an_out_folder_that_holds_results_unless_force(tmp_path: Path,
+                                                                  scenario_file: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("scenario,cell\nold,0\n")
+    result = noisylink("rx", str(scenario_file), "--broker", "mqtt://127.0.0.1:1", "--out",
+                       str(out), "--timeout", "1")
+    assert result.returncode == 2 and "already holds results" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert (out / "results.csv").read_text() == "scenario,cell\nold,0\n"

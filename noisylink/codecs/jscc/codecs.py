@@ -11,12 +11,12 @@ import zlib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pydantic
 
-from noisylink.codecs.base import CODECS, Encoded, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, as_hwc
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.codecs.jscc.weights import (
     BUNDLED_EPS,
@@ -64,8 +64,13 @@ class JsccConfig(ComponentConfig):
         return f"{self.name}({inner})"
 
 
-class _JsccCodec:
+class _JsccCodec(Codec):
+    """One stream at a time, on the CPU; any bits decode (``always_decodable``)."""
+
+    always_decodable: ClassVar[bool] = True
+    uses_model: ClassVar[bool] = True
     method: str = ""
+    config: JsccConfig
 
     def __init__(self, config: JsccConfig):
         self.config = config

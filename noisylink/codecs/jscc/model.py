@@ -2,16 +2,24 @@
 
 Sizes follow the spec (MNIST, 28x28 gray in [0, 1]): encoder 784 -> 500 -> m logits (no bias on
 the last layer), decoder m -> 500 -> 500 -> 784 -> sigmoid, leaky ReLU 0.2 between layers.
+
+A shape read from a file goes through ``JsccShape.from_json``: positive integers, and at most
+``MAX_PARAMETERS`` parameters in all, so a description declaring absurd sizes is refused before
+anything is allocated. ``tensor_shapes`` lists a shape's tensors without allocating them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 from torch import nn
 
 LEAK = 0.2
+MAX_PARAMETERS = 16_000_000
+"""Largest model accepted from a file (64 MB in float32; the trained ones have 1.14 million)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,28 @@ class JsccShape:
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> JsccShape:
+        """A shape from a description file; ValueError (one line) for anything odd or too big."""
+        names = [field.name for field in fields(cls)]
+        if not isinstance(data, dict) or set(data) != set(names):
+            raise ValueError(f"'shape' must hold exactly {', '.join(names)}")
+        for name in names:
+            value = data[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"shape.{name} must be a positive integer, got {value!r}")
+        shape = cls(**data)
+        if shape.parameter_count() > MAX_PARAMETERS:
+            raise ValueError(
+                f"shape {data} means {shape.parameter_count()} parameters, more than "
+                f"{MAX_PARAMETERS}"
+            )
+        return shape
+
+    def parameter_count(self) -> int:
+        """Parameters of a ``JsccModel`` of this shape (weights and biases of its layers)."""
+        return sum(math.prod(shape) for shape in tensor_shapes(self).values())
 
 
 class JsccModel(nn.Module):
@@ -53,6 +83,14 @@ class JsccModel(nn.Module):
     def decode(self, bits: torch.Tensor) -> torch.Tensor:
         """Pixel means in [0, 1] for codes ``[..., bits]``."""
         return torch.sigmoid(self.decoder(bits))
+
+
+def tensor_shapes(shape: JsccShape) -> dict[str, tuple[int, ...]]:
+    """Name and shape of each tensor of a model of this shape (built on torch's meta device,
+    which allocates no memory)."""
+    with torch.device("meta"):
+        model = JsccModel(shape)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
 def code_probability(logits: torch.Tensor, eps: float) -> torch.Tensor:

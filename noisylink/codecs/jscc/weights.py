@@ -2,6 +2,12 @@
 
 The committed models live in this package's ``weights/<method>-eps<ε>/``; any folder with the
 same two files can stand in (``weights:`` in a scenario, ``--weights`` on the command line).
+
+Such a folder is checked before anything is allocated: ``config.json`` must describe a shape of
+bounded size (``JsccShape.from_json``), and ``model.safetensors`` must declare, in its header,
+exactly that model's tensors with their shapes in a float dtype, in byte ranges that fit the
+file (``noisylink.safeload``). A truncated file, a wrong shape, a missing tensor or an absurd
+size is a one-line ``LinkError`` naming the file.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noisylink.errors import LinkError
+from noisylink.safeload import check_tensors, read_safetensors_header
 
 if TYPE_CHECKING:
     from noisylink.codecs.jscc.model import JsccModel
@@ -33,29 +40,42 @@ def model_dir(root: str | Path, method: str, eps: float) -> Path:
 
 
 def read_description(folder: Path) -> dict[str, Any]:
-    """The model's ``config.json`` (shape, recipe, validation facts)."""
+    """The model's ``config.json`` (shape, recipe, validation facts), its shape checked."""
+    from noisylink.codecs.jscc.model import JsccShape
+
     path = folder / "config.json"
     try:
-        return json.loads(path.read_text())
+        description = json.loads(path.read_text())
     except FileNotFoundError:
         raise LinkError(f"no trained model at {folder} (missing config.json)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LinkError(f"cannot read {path}: {exc}") from None
+    if not isinstance(description, dict):
+        raise LinkError(f"{path}: not a JSON object")
+    try:
+        JsccShape.from_json(description.get("shape"))
+    except ValueError as exc:
+        raise LinkError(f"{path}: {exc}") from None
+    return description
 
 
 @lru_cache(maxsize=16)
 def load_model(folder: Path) -> JsccModel:
-    """Load a model in float32 for inference (cached per folder)."""
+    """Load a model in float32 for inference (cached per folder), after checking its files."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from noisylink.codecs.jscc.model import JsccModel, JsccShape
+    from noisylink.codecs.jscc.model import JsccModel, JsccShape, tensor_shapes
 
-    description = read_description(folder)
-    model = JsccModel(JsccShape(**description["shape"]))
+    shape = JsccShape.from_json(read_description(folder)["shape"])
     weights = folder / "model.safetensors"
     try:
+        check_tensors(read_safetensors_header(weights), tensor_shapes(shape))
         state = load_file(str(weights))
-    except (OSError, RuntimeError) as exc:
-        raise LinkError(f"cannot read {weights}: {exc}") from None
+    except ValueError as exc:
+        raise LinkError(f"{weights}: {exc}") from None
+    except (OSError, RuntimeError, SafetensorError) as exc:
+        raise LinkError(f"cannot read {weights}: {str(exc).splitlines()[0]}") from None
+    model = JsccModel(shape)
     model.load_state_dict({key: value.float() for key, value in state.items()})
     return model.eval().requires_grad_(False)

@@ -7,6 +7,14 @@ way in and out of the space the sampler runs in. ``PixelBackbone`` wraps a diffu
 ``load_backbone`` finds a model by name (the bundled prior, a local folder or a cached hub id),
 loads it with the real diffusers/transformers loaders and never downloads anything.
 
+Only safetensors weights are read (``use_safetensors=True``: no pickle). Before a model is
+built (diffusers allocates the whole model first when ``accelerate`` is absent; transformers
+allocates the weights its file lacks), each ``config.json`` is checked against its weights:
+depth settings are bounded, the model it describes is built on torch's meta device (no memory)
+and must not have more parameters than its safetensors files hold (their headers checked
+against their sizes), and the scheduler's ``num_train_timesteps`` is bounded. A config
+declaring absurd sizes is a one-line error.
+
 Importing this module is cheap: diffusers and transformers are imported only when loading.
 """
 
@@ -14,7 +22,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 
 from noisylink.errors import NoisylinkError
+from noisylink.safeload import read_safetensors_header
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel, UNet2DModel
@@ -30,6 +39,13 @@ BUNDLED_PRIOR = Path(__file__).parent / "weights" / "bsds-ddpm"
 """The project's own small pixel-space prior (diffusers layout: ``unet/`` and ``scheduler/``)."""
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+MAX_TRAIN_TIMESTEPS = 100_000
+MAX_LAYERS_PER_BLOCK = 32
+MAX_LEVELS = 16
+MAX_HIDDEN_LAYERS = 256
+"""Bounds on a model folder's configs (Stable Diffusion uses 1000 timesteps, 2 layers per block,
+4 levels and a 23-layer text encoder) that keep even the meta-device build of a model cheap."""
 
 _CACHE: dict[tuple[str, str, torch.dtype], Backbone] = {}
 
@@ -306,7 +322,9 @@ def _load_pixel(folder: Path, device: torch.device, dtype: torch.dtype) -> Pixel
     class_name = _config_class(unet_dir / "config.json")
     if class_name not in (None, "UNet2DModel"):
         raise NoisylinkError(f"{unet_dir} holds a {class_name}, expected a UNet2DModel")
-    unet = UNet2DModel.from_pretrained(unet_dir, torch_dtype=dtype)
+    _check_scheduler_config(scheduler_dir / "scheduler_config.json")
+    _check_diffusers_model(UNet2DModel, unet_dir)
+    unet = UNet2DModel.from_pretrained(unet_dir, torch_dtype=dtype, use_safetensors=True)
     scheduler = DDPMScheduler.from_pretrained(scheduler_dir)
     return PixelBackbone(unet.to(device, dtype), scheduler)
 
@@ -314,16 +332,27 @@ def _load_pixel(folder: Path, device: torch.device, dtype: torch.dtype) -> Pixel
 def _load_latent(folder: Path, device: torch.device, dtype: torch.dtype) -> LatentBackbone:
     """Stable Diffusion components from a pipeline folder; the text encoder is used once."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     for part in ("vae", "unet", "text_encoder", "tokenizer", "scheduler"):
         if not (folder / part).is_dir():
             raise NoisylinkError(f"the Stable Diffusion folder {folder} has no {part}/ subfolder")
-    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype)
+    _check_scheduler_config(folder / "scheduler" / "scheduler_config.json")
+    _check_diffusers_model(AutoencoderKL, folder / "vae")
+    _check_diffusers_model(UNet2DConditionModel, folder / "unet")
+    _check_declared_size(
+        folder / "text_encoder", "model",
+        lambda: CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder")),
+    )
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype, use_safetensors=True)
+    unet = UNet2DConditionModel.from_pretrained(
+        folder / "unet", torch_dtype=dtype, use_safetensors=True
+    )
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", dtype=dtype)
+    text_encoder = CLIPTextModel.from_pretrained(
+        folder / "text_encoder", dtype=dtype, use_safetensors=True
+    )
     text_encoder = text_encoder.to(device).eval()
     length = min(tokenizer.model_max_length, text_encoder.config.max_position_embeddings)
     tokens = tokenizer(
@@ -334,16 +363,108 @@ def _load_latent(folder: Path, device: torch.device, dtype: torch.dtype) -> Late
     return LatentBackbone(vae.to(device, dtype), unet.to(device, dtype), scheduler, empty_embedding)
 
 
-def _config_class(config_file: Path) -> str | None:
-    """The ``_class_name`` a diffusers config.json records, if any."""
+def _read_config(config_file: Path) -> dict[str, Any]:
+    """A config.json as a dict, with one-line errors."""
     try:
         config: Any = json.loads(config_file.read_text())
     except (OSError, ValueError) as error:
         raise NoisylinkError(f"unreadable {config_file}: {_describe(error)}") from None
     if not isinstance(config, dict):
         raise NoisylinkError(f"{config_file} is not a JSON object")
-    name = config.get("_class_name")
+    return config
+
+
+def _config_class(config_file: Path) -> str | None:
+    """The ``_class_name`` a diffusers config.json records, if any."""
+    name = _read_config(config_file).get("_class_name")
     return str(name) if name is not None else None
+
+
+def _check_scheduler_config(config_file: Path) -> None:
+    """``num_train_timesteps`` within bounds (the scheduler allocates arrays of that length)."""
+    steps = _read_config(config_file).get("num_train_timesteps", 1000)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= (
+        MAX_TRAIN_TIMESTEPS
+    ):
+        raise NoisylinkError(
+            f"{config_file}: num_train_timesteps must be an integer in 1..{MAX_TRAIN_TIMESTEPS}, "
+            f"got {steps!r}"
+        )
+
+
+def _weight_files(folder: Path, stem: str) -> list[Path]:
+    """A model folder's safetensors files, ``STEM.safetensors`` or the shards its index names;
+    none when there are none (the loaders then refuse the folder before building anything)."""
+    single = folder / f"{stem}.safetensors"
+    if single.is_file():
+        return [single]
+    index = folder / f"{stem}.safetensors.index.json"
+    if not index.is_file():
+        return []
+    weight_map = _read_config(index).get("weight_map")
+    if not isinstance(weight_map, dict):
+        raise NoisylinkError(f"{index} has no weight_map")
+    names = sorted({str(name) for name in weight_map.values()})
+    if any(Path(name).name != name for name in names):
+        raise NoisylinkError(f"{index} names shards outside its folder")
+    return [folder / name for name in names]
+
+
+def _check_depth(config_file: Path, config: dict[str, Any]) -> None:
+    """Bounded depth settings, so that even building the model on the meta device is cheap."""
+    depth = config.get("layers_per_block", 1)
+    depths = depth if isinstance(depth, list) else [depth]
+    if not all(isinstance(d, int) and 0 <= d <= MAX_LAYERS_PER_BLOCK for d in depths):
+        raise NoisylinkError(
+            f"{config_file}: layers_per_block must be at most {MAX_LAYERS_PER_BLOCK}, got {depth!r}"
+        )
+    layers = config.get("num_hidden_layers", 1)
+    if not isinstance(layers, int) or not 0 <= layers <= MAX_HIDDEN_LAYERS:
+        raise NoisylinkError(
+            f"{config_file}: num_hidden_layers must be at most {MAX_HIDDEN_LAYERS}, got {layers!r}"
+        )
+    for key in ("block_out_channels", "down_block_types", "up_block_types"):
+        value = config.get(key, [])
+        if not isinstance(value, list) or len(value) > MAX_LEVELS:
+            raise NoisylinkError(f"{config_file}: {key} must list at most {MAX_LEVELS} levels")
+
+
+def _check_declared_size(
+    folder: Path, stem: str, build: Callable[[], torch.nn.Module]
+) -> None:
+    """Refuse a config describing a model larger than its weights, before allocating it.
+
+    Depth settings are bounded, then ``build`` makes the model from its config on the meta
+    device (shapes only), and its parameter count is compared with the element count the
+    safetensors headers of ``STEM.safetensors`` declare.
+    """
+    config_file = folder / "config.json"
+    _check_depth(config_file, _read_config(config_file))
+    files = _weight_files(folder, stem)
+    if not files:
+        return
+    held = 0
+    for weights in files:
+        try:
+            held += sum(entry.numel for entry in read_safetensors_header(weights).values())
+        except ValueError as error:
+            raise NoisylinkError(f"{weights}: {error}") from None
+    with torch.device("meta"):
+        skeleton = build()
+    declared = sum(parameter.numel() for parameter in skeleton.parameters())
+    if declared > held:
+        raise NoisylinkError(
+            f"{config_file} describes a model of {declared} parameters, but its weights hold "
+            f"{held}"
+        )
+
+
+def _check_diffusers_model(model_class: Any, folder: Path) -> None:
+    """``_check_declared_size`` for a diffusers model folder."""
+    _check_declared_size(
+        folder, "diffusion_pytorch_model",
+        lambda: model_class.from_config(model_class.load_config(folder)),
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pydantic
 from pydantic_core import PydanticCustomError
 
-from noisylink.codecs.base import CODECS, Encoded, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, Stream, as_hwc
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.codecs.rcc.bitstream import Method, bits_per_step, pack, unpack_many
 from noisylink.errors import LinkError
@@ -94,12 +94,16 @@ class TurboConfig(RCCConfig):
         return self
 
 
-class _RCCCodec:
-    """Shared machinery; subclasses set the method."""
+class _RCCCodec(Codec):
+    """Shared machinery; subclasses set the method. Any bits decode (``always_decodable``);
+    encoding and decoding go through the model ``batch`` images at a time."""
 
+    always_decodable: ClassVar[bool] = True
+    batches: ClassVar[bool] = True
+    uses_model: ClassVar[bool] = True
     method: ClassVar[Method]
     default_steps: ClassVar[int]
-    always_decodable: ClassVar[bool] = True  # even with every frame lost: its bits read as 0
+    config: RCCConfig
 
     def __init__(self, config: RCCConfig):
         self.config = config
@@ -108,6 +112,10 @@ class _RCCCodec:
     def bind_device(self, device: str) -> None:
         """Run the model on the scenario's device ("auto", "cpu", "cuda")."""
         self.device = device
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch
 
     @cached_property
     def backbone(self) -> Backbone:
@@ -224,9 +232,7 @@ class _RCCCodec:
     def decode(self, payload: bytes, n_bits: int, side_info: Mapping[str, Any]) -> ImageArray:
         return self.decode_batch([(payload, n_bits, side_info)])[0]
 
-    def decode_batch(
-        self, streams: Sequence[tuple[bytes, int, Mapping[str, Any]]]
-    ) -> list[ImageArray]:
+    def decode_batch(self, streams: Sequence[Stream]) -> list[ImageArray]:
         """Decode many (possibly corrupted) streams; those with the same side info go through
         the model together, ``batch`` at a time. Never raises on corrupted bits."""
         pictures: list[ImageArray | None] = [None] * len(streams)

@@ -2,6 +2,11 @@
 
 The recipe is data (``PriorRecipe``); ``train_prior`` runs it, checkpointing so a killed run
 resumes where it stopped, and exports the EMA weights in diffusers format (fp16 safetensors).
+
+The checkpoint (``WORK_DIR/checkpoint.pt``) is read by ``torch.load`` with ``weights_only=True``: it
+holds only tensors and plain data (the recipe, model/EMA/optimizer state dicts, the numpy and
+torch RNG states, the step), so a file planted in the work folder cannot run code; anything
+else in it, or a damaged file, is a one-line error naming it.
 """
 
 from __future__ import annotations
@@ -15,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from noisylink.errors import NoisylinkError
+from noisylink.images import read_image_file
+from noisylink.registry import ConfigModel
+from noisylink.safeload import load_torch_checkpoint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
 
-class PriorRecipe(BaseModel):
+class PriorRecipe(ConfigModel):
     """Everything that decides the trained prior (with the data folders and the seed)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     crop: int = Field(64, ge=16, description="side of the random training crops")
     batch: int = Field(16, ge=1)
@@ -68,8 +73,9 @@ def load_training_images(folders: Sequence[Path], min_side: int) -> list[np.ndar
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            with Image.open(path) as im:
-                array = np.asarray(im.convert("RGB"))
+            array = read_image_file(path)
+            if array.ndim == 2:
+                array = np.repeat(array[:, :, None], 3, axis=2)
             if min(array.shape[:2]) >= min_side:
                 images.append(array)
     if not images:
@@ -89,6 +95,27 @@ def random_crops(
         patch = image[top : top + crop, left : left + crop]
         out[b] = patch[:, ::-1] if rng.random() < 0.5 else patch
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+CHECKPOINT_KEYS = ("recipe", "unet", "ema", "optimizer", "rng", "torch_rng", "step")
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """A training checkpoint, loaded safely (tensors and plain data only) and its keys checked."""
+    try:
+        state = load_torch_checkpoint(path)
+    except ValueError as exc:
+        raise NoisylinkError(f"{path}: {exc}; delete it or use another --work-dir") from None
+    if not isinstance(state, dict):
+        raise NoisylinkError(f"{path}: not a noisylink training checkpoint (not a mapping)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise NoisylinkError(
+            f"{path}: not a noisylink training checkpoint (no {', '.join(missing)})"
+        )
+    if not isinstance(state["recipe"], dict) or not isinstance(state["step"], int):
+        raise NoisylinkError(f"{path}: not a noisylink training checkpoint (odd recipe or step)")
+    return state
 
 
 def _without_steps(recipe: dict) -> dict:
@@ -135,14 +162,18 @@ def train_prior(
     rng = np.random.default_rng(recipe.seed)
     step = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = _read_checkpoint(checkpoint)
         if _without_steps(state["recipe"]) != _without_steps(recipe.model_dump(mode="json")):
             raise NoisylinkError(f"{checkpoint} was made with another recipe; use a new --work-dir")
-        unet.load_state_dict(state["unet"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            unet.load_state_dict(state["unet"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise NoisylinkError(f"{checkpoint}: does not fit this model: {reason}") from None
         step = state["step"]
         log(f"resumed at step {step}")
     images = load_training_images(data, recipe.crop)
