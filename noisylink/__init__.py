@@ -1,6 +1,6 @@
 """noisylink: a streaming communication-link simulator for images.
 
-The flow (see README): scenario -> grid of cells -> transmitter (codec, frames, ECC,
+The flow (see docs/design.md): scenario -> grid of cells -> transmitter (codec, frames, ECC,
 interleaver, modulation) -> channel -> receiver (demodulation, ECC decoding, codec decoding)
 -> metrics -> one results row per (cell, image, trial).
 """

@@ -1,7 +1,7 @@
 """Results: one tidy row per (cell, image, trial), the manifest, and the per-cell summary.
 
 Rows are appended to ``results.csv`` as each stream finishes (and flushed), so an interrupted
-run keeps every row it computed. Column meanings are in the README.
+run keeps every row it computed. Column meanings are in docs/results.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Settings = dict[str, Any]
 
 MAX_SIDE = 8192
 """Largest ``images.resize`` and ``images.size`` (pixels): 8192 x 8192 RGB is 200 MB as uint8,
-and the diffusion codecs need far more per pixel (README, "Diffusion codecs")."""
+and the diffusion codecs need far more per pixel (docs/codecs.md, "Diffusion codecs")."""
 
 
 class _Strict(ConfigModel):

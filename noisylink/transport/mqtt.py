@@ -342,6 +342,8 @@ class Endpoint:
         self.joined = asyncio.Event()
         self.rivals: list[str] = []
         self.answering: set[asyncio.Task[None]] = set()
+        # the receiver's view of who serves each other role: (since, instance, last heard)
+        self.members: dict[str, tuple[float, str, float]] = {}
         self.rejections = Rejections(identity.role, report)
         self.readers = {link: LinkReader(self, link, admit(link) if admit else None)
                         for link in reads}
@@ -472,9 +474,14 @@ class Endpoint:
                 f"run ({other}); give this run its own --run-id")
 
     async def _answer(self, nonce: str) -> None:
+        """The token (in the seal), and which process serves each role now, so a second
+        transmitter or channel knows at once that its place is taken."""
+        now = time.monotonic()
+        members = {role: instance for role, (_, instance, heard) in self.members.items()
+                   if now - heard <= self.timeout}
         body = json.dumps({"kind": "answer", "nonce": nonce, "instance": self.identity.instance,
-                           "since": self.identity.since,
-                           "scenario": self.identity.scenario}).encode()
+                           "since": self.identity.since, "scenario": self.identity.scenario,
+                           "members": members}).encode()
         await self.publish(self.topics.run, body, qos=0)
 
     def _status(self, state: str) -> bytes:
@@ -606,6 +613,9 @@ class Endpoint:
             return
         if status.role in self.seen:
             self.seen[status.role] = time.monotonic()
+        member = self.members.get(status.role)
+        if member is None or (status.since, status.instance) <= member[:2]:
+            self.members[status.role] = (status.since, status.instance, time.monotonic())
         if status.state == "done":
             self.done_peers.add(status.role)
 
@@ -636,6 +646,10 @@ class Endpoint:
             if message.scenario != self.identity.scenario:
                 self.fail(RunClashError(self._clash_line(
                     "its receiver runs another scenario or other images")))
+                return
+            if message.members.get(self.role, self.identity.instance) != self.identity.instance:
+                self.fail(RunClashError(self._clash_line(
+                    f"another {self.role} serves it already")))
                 return
             self.token = token
             self.joined.set()

@@ -166,6 +166,7 @@ class Answer(_Strict):
     instance: Nonce
     since: Finite
     scenario: Nonce
+    members: dict[Literal["transmitter", "channel"], Nonce] = Field(default_factory=dict)
 
 
 RunMessage = Annotated[Probe | Answer, Field(discriminator="kind")]

@@ -418,25 +418,27 @@ def test_with_a_key_messages_from_whoever_lacks_it_do_not_count(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(kind: str, tmp_path: Path
-                                                                   ) -> None:
-    long_run = SCENARIO | {"trials": 12}  # long enough to be running when the others start
-    first_file, other, same = (tmp_path / f"{name}.yaml" for name in ("first", "other", "same"))
-    first_file.write_text(yaml.safe_dump(long_run))
-    other.write_text(yaml.safe_dump(long_run | {"seed": 10, "channel": {
+def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(
+    kind: str, tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
+) -> None:
+    other, same = tmp_path / "other.yaml", tmp_path / "same.yaml"
+    other.write_text(yaml.safe_dump(SCENARIO | {"seed": 10, "channel": {
         "name": "awgn", "esn0_db": [1.0, 2.0]}}))
-    same.write_text(first_file.read_text())
-    expected = comparable(run_scenario(parse_scenario(long_run, "test"),
-                                       tmp_path / "in-process").results_path)
+    same.write_text(scenario_file.read_text())
     with start_broker(kind) as broker:  # type: ignore[arg-type]
-        first = start_roles(first_file, broker.url, tmp_path / "first", 120)
-        wait_for_rows(tmp_path / "first" / "results.csv", 1)
-        later = start_roles(other, broker.url, tmp_path / "later", 120)
-        clone = start_roles(same, broker.url, tmp_path / "clone", 120)
-        late_outcomes, clone_outcomes = finish(later), finish(clone)
+        first = start_roles(scenario_file, broker.url, tmp_path / "first", 600)
+        try:
+            wait_for_rows(tmp_path / "first" / "results.csv", 1)
+            # hold the first run open, whatever the machine's speed, while the others start
+            first["tx"].send_signal(signal.SIGSTOP)
+            later = start_roles(other, broker.url, tmp_path / "later", 600)
+            clone = start_roles(same, broker.url, tmp_path / "clone", 600)
+            late_outcomes, clone_outcomes = finish(later), finish(clone)
+        finally:
+            first["tx"].send_signal(signal.SIGCONT)
         first_outcomes = finish(first)
     assert all(code == 0 for code, _ in first_outcomes.values()), first_outcomes
-    assert comparable(tmp_path / "first" / "results.csv") == expected
+    assert comparable(tmp_path / "first" / "results.csv") == in_process
     for role, (code, stderr) in {**late_outcomes, **clone_outcomes}.items():
         assert code == 2, (role, stderr)
         lines = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]

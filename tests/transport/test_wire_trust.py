@@ -308,3 +308,22 @@ def test_a_role_ends_even_when_its_client_turns_the_cancellation_into_an_error(
     runner.start()
     runner.join(timeout=300)  # a hang guard, not a speed test
     assert not runner.is_alive(), "the role did not end after its body"
+
+
+async def test_a_joiner_whose_role_is_served_already_stops_on_the_receivers_answer() -> None:
+    receiver = endpoint(role="receiver")
+    status_topic = receiver.topics.status("channel")
+    serving = json.dumps({"role": "channel", "instance": "first", "state": "running",
+                          "since": 1.0, "scenario": "fp"}).encode()
+    receiver.dispatch(status_topic, sealed(status_topic, serving))
+    assert receiver.members["channel"][:2] == (1.0, "first")
+
+    plan = build_plan(parse_scenario(SCENARIO, "test"))
+    joiner = Endpoint(Broker.from_url("mqtt://127.0.0.1:1"), RunIdentity("R", "channel", "fp"),
+                      admit=lambda link: StreamLedger(plan, link).admit)
+    answer = json.dumps({"kind": "answer", "nonce": joiner.nonce, "instance": "rx",
+                         "since": 0.5, "scenario": "fp",
+                         "members": {"channel": "first"}}).encode()
+    joiner.dispatch(joiner.topics.run, sealed(joiner.topics.run, answer))
+    assert joiner.token is None and isinstance(joiner.failure, RunClashError)
+    assert "another channel serves it already" in str(joiner.failure)

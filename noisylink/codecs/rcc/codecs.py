@@ -37,7 +37,7 @@ __all__ = ["DdcmCodec", "RCCConfig", "RobustTurboDdcmCodec", "TurboDdcmCodec"]
 
 MAX_M = 100
 DEFAULT_M = 20  # with T = 10: 1 dB less clean PSNR than M=10, T=20 at the same bits, 2x fewer
-# model calls, and a third of the loss at BER 1e-3 (README, "Measured")
+# model calls, and a third of the loss at BER 1e-3 (docs/measured.md)
 
 
 class RCCConfig(ComponentConfig):
