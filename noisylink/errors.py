@@ -28,7 +28,7 @@ class ScenarioError(NoisylinkError):
         return f"{where}: {self.message}" if where else self.message
 
 
-class UnknownComponent(ScenarioError):  # noqa: N818 - named in DESIGN.md
+class UnknownComponent(ScenarioError):  # noqa: N818 - the name users see in scenario errors
     """A component name that its registry does not know."""
 
     def __init__(self, kind: str, name: object, valid: list[str], *, field: str | None = None):

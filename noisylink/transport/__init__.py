@@ -1,3 +1,5 @@
-"""Transports that join the link's roles across processes: MQTT (``mqtt``), with the
-message encoding (``wire``), reliable ordered delivery on top of a broker (``reliable``) and the
-brokers a run can start by itself (``brokers``)."""
+"""Transports that join the link's roles across processes: MQTT with reliable ordered links
+(``mqtt``), the message encoding (``wire``), the schema every message from the broker is
+parsed with (``schema``), run tokens and signatures (``session``), the plan's check of link
+messages (``admission``), the roles as processes (``roles``, ``multiprocess``) and the brokers
+a run can start by itself (``brokers``, ``amqtt_broker``)."""
