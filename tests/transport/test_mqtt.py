@@ -418,28 +418,33 @@ def test_with_a_key_messages_from_whoever_lacks_it_do_not_count(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(
-    kind: str, tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
-) -> None:
-    other, same = tmp_path / "other.yaml", tmp_path / "same.yaml"
-    other.write_text(yaml.safe_dump(SCENARIO | {"seed": 10, "channel": {
+def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(kind: str, tmp_path: Path
+                                                                   ) -> None:
+    # more messages than the links' windows hold (WINDOW = 256), so that the first run
+    # cannot end while its channel is stopped, however fast the machine is
+    long_run = SCENARIO | {"trials": 12}
+    first_file, other, same = (tmp_path / f"{name}.yaml" for name in ("first", "other", "same"))
+    first_file.write_text(yaml.safe_dump(long_run))
+    other.write_text(yaml.safe_dump(long_run | {"seed": 10, "channel": {
         "name": "awgn", "esn0_db": [1.0, 2.0]}}))
-    same.write_text(scenario_file.read_text())
+    same.write_text(first_file.read_text())
+    expected = comparable(run_scenario(parse_scenario(long_run, "test"),
+                                       tmp_path / "in-process").results_path)
     with start_broker(kind) as broker:  # type: ignore[arg-type]
-        first = start_roles(scenario_file, broker.url, tmp_path / "first", 600)
+        first = start_roles(first_file, broker.url, tmp_path / "first", 600)
         try:
             wait_for_rows(tmp_path / "first" / "results.csv", 1)
-            # hold the first run open, whatever the machine's speed, while the others start
-            first["tx"].send_signal(signal.SIGSTOP)
+            first["channel"].send_signal(signal.SIGSTOP)  # hold the first run open
             later = start_roles(other, broker.url, tmp_path / "later", 600)
             clone = start_roles(same, broker.url, tmp_path / "clone", 600)
-            late_outcomes, clone_outcomes = finish(later), finish(clone)
+            outcomes = {f"later {role}": outcome for role, outcome in finish(later).items()}
+            outcomes |= {f"clone {role}": outcome for role, outcome in finish(clone).items()}
         finally:
-            first["tx"].send_signal(signal.SIGCONT)
+            first["channel"].send_signal(signal.SIGCONT)
         first_outcomes = finish(first)
     assert all(code == 0 for code, _ in first_outcomes.values()), first_outcomes
-    assert comparable(tmp_path / "first" / "results.csv") == in_process
-    for role, (code, stderr) in {**late_outcomes, **clone_outcomes}.items():
+    assert comparable(tmp_path / "first" / "results.csv") == expected
+    for role, (code, stderr) in outcomes.items():
         assert code == 2, (role, stderr)
         lines = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]
         assert len(lines) == 1 and "in use by another run" in lines[0], (role, stderr)
