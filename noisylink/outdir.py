@@ -38,14 +38,7 @@ def prepare_out_dir(path: Path, what: str = "output folder") -> Path:
         raise NoisylinkError(
             f"{path}: cannot create the {what} ({exc.strerror or exc})"
         ) from None
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".noisylink-probe-", dir=path)
-    except OSError as exc:
-        raise NoisylinkError(
-            f"{path}: the {what} is not writable ({exc.strerror or exc})"
-        ) from None
-    os.close(handle)
-    os.unlink(probe)
+    _probe_write(path, f"{path}: the {what} is not writable")
     return path
 
 
@@ -60,15 +53,18 @@ def check_out_dir(path: Path, what: str = "output folder") -> Path:
     if blocker is not None:
         raise NoisylinkError(f"{path}: the {what} lies under {blocker}, which is a file")
     parent = next(p for p in path.parents if p.exists())
+    _probe_write(parent, f"{path}: cannot create the {what}")
+    return path
+
+
+def _probe_write(folder: Path, failure: str) -> None:
+    """Write and remove a probe file in ``folder``; ``failure`` (and the reason) if that fails."""
     try:
-        handle, probe = tempfile.mkstemp(prefix=".noisylink-probe-", dir=parent)
+        handle, probe = tempfile.mkstemp(prefix=".noisylink-probe-", dir=folder)
     except OSError as exc:
-        raise NoisylinkError(
-            f"{path}: cannot create the {what} ({exc.strerror or exc})"
-        ) from None
+        raise NoisylinkError(f"{failure} ({exc.strerror or exc})") from None
     os.close(handle)
     os.unlink(probe)
-    return path
 
 
 def prepare_out_file(path: Path, what: str = "output file") -> Path:
