@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from noisylink.link.results import read_rows
 from noisylink.link.runner import run_scenario
+from noisylink.results.file import read_rows
 from noisylink.scenarios import parse_scenario
 from noisylink.transport.brokers import start_broker
 from noisylink.transport.mqtt import Broker

@@ -26,12 +26,13 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from noisylink.codecs import CODECS
-from noisylink.codecs.rcc.codebook import Codebook
+from noisylink.codecs.diffusion.codebook import Codebook
 from noisylink.images import load_images
 from noisylink.scenarios.schema import ImagesSpec
 
@@ -56,7 +57,7 @@ def model_evaluations(codec, batch: int, size: int, steps: int) -> float:
     backbone = codec.backbone
     shape = backbone.sample_shape(size, size)
     x = torch.randn(batch, *shape)
-    schedule = codec.schedule(codec.side_info(size, size, 3) | {"T": steps})
+    schedule = codec.schedule(replace(codec.side_info(size, size, 3), T=steps))
 
     def run() -> None:
         for t in schedule.timesteps:
@@ -90,7 +91,7 @@ def corrupt(payload: bytes, ber: float, rng: np.random.Generator) -> bytes:
 
 def ranking_round_trips() -> float:
     """Seconds to rank and unrank four index sets with K = 65536, M = 100."""
-    from noisylink.codecs.rcc.combinatorics import combination_rank, combination_unrank
+    from noisylink.codecs.diffusion.combinatorics import combination_rank, combination_unrank
 
     K, M = 65536, 100
     combos = [tuple(range(M)), tuple(range(K - M, K)), tuple(range(0, 655 * M, 655)),
@@ -149,7 +150,7 @@ def main() -> None:
 
     encoded = codec.encode(pictures[0])
     rng = np.random.default_rng(0)
-    from noisylink.codecs.rcc.bitstream import unpack_many
+    from noisylink.codecs.diffusion.bitstream import unpack_many
 
     for ber in (1e-4, 1e-3, 1e-2):
         copies = [corrupt(encoded.payload, ber, rng) for _ in range(batch)]

@@ -20,8 +20,6 @@ Matplotlib is used through ``Figure`` and the Agg canvas only: no pyplot, no glo
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -40,17 +38,14 @@ from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 from PIL import Image
 
 from noisylink.errors import NoisylinkError
-from noisylink.link.results import estimate
 from noisylink.outdir import prepare_out_dir
+from noisylink.results.file import read_results
+from noisylink.results.row import ResultRow
+from noisylink.results.summary import estimate
 
 __all__ = ["mean_ci", "pareto_front", "write_plots"]
 
 DPI = 120
-REQUIRED = (
-    "scenario", "codec", "codec_params", "ecc", "channel_param", "channel_value",
-    "bpp_channel", "ecc_overhead", "decoded", "psnr", "ssim",
-)
-NUMBERS = ("channel_value", "trial", "bpp_channel", "ecc_overhead", "psnr", "ssim")
 BER_LIKE = ("ber", "p", "mean_ber")
 AXIS_LABELS = {
     "ber": "channel bit error rate (BER)",
@@ -77,11 +72,11 @@ class _Row:
     cell_id: str
     series: Series
     x: XKey
-    trial: float
+    trial: int
     image: str
     bpp: float
     ecc_overhead: float
-    decoded: bool | None
+    decoded: bool
     psnr: float
     ssim: float
 
@@ -135,32 +130,7 @@ def _read(run_dir: Path) -> list[_Row]:
     path = run_dir / "results.csv"
     if not path.is_file():
         raise NoisylinkError(f"{path}: not found (run a sweep into this folder first)")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise NoisylinkError(f"{path}: cannot read ({exc.strerror})") from None
-    data = data[: data.rfind(b"\n") + 1]  # a last line without its end is still being written
-    try:
-        text = data.decode()
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise NoisylinkError(f"{path}: line {line}: not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        header = next(reader, [])
-        missing = [c for c in REQUIRED if c not in header]
-        if header and missing:
-            raise NoisylinkError(f"{path}: missing columns: {', '.join(missing)}")
-        for fields in reader:
-            if not fields:
-                continue  # a blank line holds no row
-            if len(fields) != len(header):
-                raise NoisylinkError(f"{path}: line {reader.line_num}: {len(fields)} fields, "
-                                     f"the header has {len(header)}")
-            rows.append(_parse(path, reader.line_num, dict(zip(header, fields, strict=True))))
-    except csv.Error as exc:
-        raise NoisylinkError(f"{path}: line {reader.line_num}: {exc}") from None
+    rows = [_parse(path, row) for row in read_results(path)]
     if not rows:
         raise NoisylinkError(f"{path}: no result rows")
     _check_one_setting(path, rows)
@@ -180,54 +150,39 @@ def _check_one_setting(path: Path, rows: list[_Row]) -> None:
             )
 
 
-def _parse(path: Path, line: int, raw: dict[str, str]) -> _Row:
-    def number(column: str) -> float:
-        text = (raw.get(column) or "").strip()
+def _parse(path: Path, row: ResultRow) -> _Row:
+    def params(column: str, text: str) -> dict[str, object]:
         try:
-            return float(text) if text else math.nan
-        except ValueError:
-            raise NoisylinkError(
-                f"{path}: line {line}: column {column} is not a number: {text!r}"
-            ) from None
-
-    def params(column: str) -> dict[str, object]:
-        text = (raw.get(column) or "").strip()
-        try:
-            value = json.loads(text) if text else {}
+            value = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
             value = None
         if not isinstance(value, dict):
-            raise NoisylinkError(f"{path}: line {line}: column {column} is not a JSON object")
+            raise NoisylinkError(f"{path}: row of {row.image} trial {row.trial} in cell "
+                                 f"{row.cell}: column {column} is not a JSON object")
         return value
 
-    decoded_text = (raw.get("decoded") or "").strip().lower()
-    if decoded_text not in ("true", "false", ""):
-        raise NoisylinkError(
-            f"{path}: line {line}: column decoded is not true/false: {decoded_text!r}"
-        )
-    param = (raw.get("channel_param") or "").strip()
-    value = number("channel_value")
-    channel = dict(params("channel_params"))
-    channel.pop(param, None)
+    channel = dict(params("channel_params", row.channel_params))
+    channel.pop(row.channel_param, None)
     series = (
-        raw.get("codec_label") or _label(raw.get("codec") or "", params("codec_params")),
-        raw.get("ecc") or "",
-        raw.get("modulation") or "",
-        _label(raw.get("channel") or "", channel) if raw.get("channel") else "",
+        row.codec_label or _label(row.codec, params("codec_params", row.codec_params)),
+        row.ecc,
+        row.modulation,
+        _label(row.channel, channel) if row.channel else "",
     )
+    value = row.channel_value
     return _Row(
-        scenario=raw.get("scenario") or "",
-        setting=(raw.get("setting") or "").strip(),
-        cell_id=(raw.get("cell_id") or "").strip(),
+        scenario=row.scenario,
+        setting=row.setting.strip(),
+        cell_id=row.cell_id.strip(),
         series=series,
-        x=(param, None if math.isnan(value) else value),
-        trial=number("trial"),
-        image=raw.get("image") or "",
-        bpp=number("bpp_channel"),
-        ecc_overhead=number("ecc_overhead"),
-        decoded=None if not decoded_text else decoded_text == "true",
-        psnr=number("psnr"),
-        ssim=number("ssim"),
+        x=(row.channel_param.strip(), None if math.isnan(value) else value),
+        trial=row.trial,
+        image=row.image,
+        bpp=row.bpp_channel,
+        ecc_overhead=row.ecc_overhead,
+        decoded=row.decoded,
+        psnr=row.psnr,
+        ssim=row.ssim,
     )
 
 
@@ -412,7 +367,7 @@ def _corruption_figure(
     for index, s in enumerate(series):
         xs, rates = [], []
         for value in values:
-            known = [row.decoded for row in groups.get((s, value), []) if row.decoded is not None]
+            known = [row.decoded for row in groups.get((s, value), [])]
             if known:
                 xs.append(positions[value])
                 rates.append(1 - sum(known) / len(known))

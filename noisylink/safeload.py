@@ -6,11 +6,12 @@ of another model, or planted.
   checks it against the file: a bounded header, known dtypes, and byte ranges that match each
   shape, lie inside the file and cover it exactly. Nothing is allocated for the tensors.
 - ``check_tensors`` compares those entries with what a model expects (names, shapes, dtypes).
+- ``load_safetensors`` reads a safetensors file's tensors, only once both checks accept it.
 - ``load_torch_checkpoint`` reads a ``torch.save`` file with ``weights_only=True``: tensors and
   plain data (dicts, lists, numbers, strings) only, so a pickled object in it runs nothing.
 
 Each raises ``ValueError`` with a one-line reason (without the path: callers name the file).
-Torch is imported only by ``load_torch_checkpoint``.
+Torch and safetensors are imported only by the two loaders.
 """
 
 from __future__ import annotations
@@ -139,6 +140,20 @@ def check_tensors(
             )
         if entry.dtype not in dtypes:
             raise ValueError(f"tensor {name!r} has dtype {entry.dtype}, not a float type")
+
+
+def load_safetensors(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+    """The tensors of a safetensors file, on the CPU, once ``read_safetensors_header`` and
+    ``check_tensors`` accept it (else their ``ValueError``); ``OSError`` (one line) when the
+    file cannot be read."""
+    check_tensors(read_safetensors_header(path), expected)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (RuntimeError, SafetensorError) as exc:
+        raise OSError(str(exc).splitlines()[0]) from None
 
 
 def _unpickling_reason(exc: BaseException) -> str:

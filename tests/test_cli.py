@@ -30,6 +30,7 @@ def noisylink(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_run_writes_results_and_prints_summary(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
@@ -47,6 +48,7 @@ def test_scenarios_lists_builtins(tmp_path: Path) -> None:
     assert "quickstart" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("content", "needle"), [
     ("name: x\ncodec: {name: jpeg\n", "invalid YAML"),
     ("name: x\ncodec: {name: jpeg}\nchannel: {name: bsc, ber: 2.0}\n", "channel"),
@@ -67,6 +69,7 @@ def test_malformed_scenario_is_one_line_exit_2(tmp_path: Path, content: str, nee
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_scenario_is_one_line_exit_2(tmp_path: Path) -> None:
     result = noisylink("run", "nonexistent", cwd=tmp_path)
     assert result.returncode == 2
@@ -136,7 +139,8 @@ def out_commands(tmp_path: Path, out: Path, command: str) -> list[str]:
     }[command]
 
 
-WRITERS = ["run", "sweep", "train-prior --out", "train-prior --work-dir", "train-jscc",
+WRITERS = ["run", "sweep", "train-prior --out", "train-prior --work-dir",
+           pytest.param("train-jscc", marks=pytest.mark.slow),  # writes 60 000 digits first
            "export-digits", "rx"]
 
 

@@ -65,7 +65,7 @@ def test_ms_ssim_nan_for_small_images() -> None:
     assert math.isnan(ms_ssim(image, image))
 
 
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_ms_ssim_identical_and_noisy(channels: int) -> None:
     image = textured(192, 192, channels)
     assert ms_ssim(image, image) == pytest.approx(1.0, abs=1e-6)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from noisylink.errors import NoisylinkError
-from noisylink.link.results import COLUMNS
 from noisylink.plots import mean_ci, pareto_front, write_plots
+from noisylink.results.row import COLUMNS
 
 CODECS = (("jpeg", {"quality": 50}, 1.2), ("webp", {"quality": 70}, 0.9))
 ECCS = (("none", 0, 0.0), ("rs(k=223)", 223, 32 / 255))
@@ -88,6 +88,7 @@ def names(paths: list[Path]) -> list[str]:
     return sorted(path.name for path in paths)
 
 
+@pytest.mark.slow
 def test_bsc_sweep_with_zero_and_awgn_sweep_in_one_file(tmp_path: Path) -> None:
     rows = synthetic_rows("jpeg-bsc", "bsc", "ber", [0.0, 1e-4, 1e-3, 1e-2])
     rows += synthetic_rows("qpsk-awgn", "awgn", "esn0_db", [2.0, 6.0, 10.0], snr=True)
@@ -109,6 +110,7 @@ def test_one_channel_value_gives_only_the_bandwidth_figure(tmp_path: Path) -> No
     assert_valid_pngs(written)
 
 
+@pytest.mark.slow
 def test_examples_grid_when_example_files_exist(tmp_path: Path) -> None:
     rows = synthetic_rows("ex", "bsc", "ber", [0.0, 1e-3])
     run_dir = write_results(tmp_path, rows)
@@ -124,6 +126,7 @@ def test_examples_grid_when_example_files_exist(tmp_path: Path) -> None:
     assert_valid_pngs(written)
 
 
+@pytest.mark.slow
 def test_examples_grid_skipped_without_examples(tmp_path: Path) -> None:
     run_dir = write_results(tmp_path, synthetic_rows("ex", "bsc", "ber", [0.0, 1e-3]))
     assert "ex-examples.png" not in names(write_plots(run_dir))
@@ -180,7 +183,8 @@ def test_header_only_and_empty_results_csv(tmp_path: Path) -> None:
 
 def test_missing_columns(tmp_path: Path) -> None:
     (tmp_path / "results.csv").write_text("scenario,codec\nx,jpeg\n")
-    with pytest.raises(NoisylinkError, match="missing columns: codec_params") as info:
+    missing = "other columns, missing: setting, cell, cell_id, codec_label and 38 more"
+    with pytest.raises(NoisylinkError, match=missing) as info:
         write_plots(tmp_path)
     assert str(tmp_path / "results.csv") in str(info.value)
 
@@ -213,6 +217,7 @@ def test_a_damaged_results_file_is_one_line_naming_the_line(
     assert str(info.value) == f"{path}: {message}"
 
 
+@pytest.mark.slow
 def test_a_last_line_still_being_written_is_left_out(tmp_path: Path) -> None:
     rows = synthetic_rows("s", "bsc", "ber", [0.0, 1e-3])
     run_dir = write_results(tmp_path, rows)

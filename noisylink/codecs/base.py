@@ -3,10 +3,18 @@
 Images are ``uint8`` arrays of shape ``[H, W, C]`` with ``C`` 1 (gray) or 3 (RGB).
 ``encode`` returns the payload (bytes; a classical codec's whole file, headers included),
 the number of meaningful bits in it, and side info: what the receiver knows out of band
-(image size, codec parameters, model id, seed). Side info is never corrupted and holds only
-JSON-serialisable values. ``decode`` gets the possibly corrupted payload and must either
-return an image of the side info's shape or raise ``DecodeError``; no other exception may
-escape it, whatever the bits.
+(image size, codec parameters, model id, seed). ``decode`` gets the possibly corrupted payload
+and must either return an image of the side info's shape or raise ``DecodeError``; no other
+exception may escape it, whatever the bits.
+
+Side info is never corrupted. It is a frozen ``SideInfo`` dataclass: the picture's ``height``,
+``width`` and ``channels``, and what a codec family adds (each family subclasses it and is
+``Codec[ThatSideInfo]``). Over MQTT it travels as a JSON object of its fields in declaration
+order (``to_json``); ``SideInfo.from_json`` reads one back strictly: the family is the one
+whose field names the object holds exactly, and each value must have its field's type and
+range (booleans are not numbers); anything else is a one-line ``ValueError``. Every family is
+defined by the time any codec module is imported (this package's ``__init__`` imports them
+all).
 
 Every codec subclasses ``Codec`` and states, as class attributes that the link reads directly:
 
@@ -31,8 +39,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,21 +49,120 @@ from noisylink.registry import ComponentConfig, Registry
 
 Image = NDArray[np.uint8]
 
+MAX_PIXELS = 1 << 28
+"""Most pixels a side info's picture may have (Pillow refuses to read images of more than
+about 179 million pixels, so no image the project reads comes near it)."""
+
+MAX_TEXT = 4096
+"""Longest text field of a side info (a model's folder path)."""
+
+_FAMILIES: list[type[SideInfo]] = []
+
 
 @dataclass(frozen=True)
-class Encoded:
+class SideInfo:
+    """What the receiver knows out of band about one stream (see module docstring)."""
+
+    height: int
+    width: int
+    channels: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _FAMILIES.append(cls)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of the picture."""
+        return self.height, self.width, self.channels
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a JSON object, in declaration order (the wire format)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> SideInfo:
+        """The side info a JSON object describes: of the family whose field names it holds
+        exactly (``cls`` itself when called on a family); for anything else a one-line
+        ``ValueError`` naming the field (callers say that it is side info)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"must be a JSON object, got {_brief(data)}")
+        families = _FAMILIES if cls is SideInfo else [cls]
+        for family in families:
+            if set(data) == {item.name for item in fields(family)}:
+                return family(**family.fields_from_json(data))
+        if cls is not SideInfo:
+            names = ", ".join(item.name for item in fields(cls))
+            raise ValueError(f"must hold exactly {names}, got {_brief(sorted(data))}")
+        raise ValueError(f"fields {_brief(sorted(data))} match no codec's side info")
+
+    @classmethod
+    def fields_from_json(cls, data: Mapping[str, object]) -> dict[str, Any]:
+        """The checked values of this family's fields in ``data``; families add theirs."""
+        height = json_int(data, "height", 1, MAX_PIXELS)
+        width = json_int(data, "width", 1, MAX_PIXELS)
+        if height * width > MAX_PIXELS:
+            raise ValueError(f"{width}x{height} is more than {MAX_PIXELS} pixels")
+        return {"height": height, "width": width, "channels": json_choice(data, "channels", (1, 3))}
+
+
+def _brief(value: object) -> str:
+    """``repr(value)``, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def json_int(data: Mapping[str, object], name: str, low: int, high: int | None) -> int:
+    """Side info field ``name``: an integer (not a boolean) in ``low..high`` (no upper bound
+    when ``high`` is None)."""
+    value = data[name]
+    if (
+        not isinstance(value, int) or isinstance(value, bool) or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"at least {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be an integer {bounds}, got {_brief(value)}")
+    return value
+
+
+def json_choice(data: Mapping[str, object], name: str, choices: Sequence[object]) -> Any:
+    """Side info field ``name``: one of ``choices`` (of their own type: 1 is not True)."""
+    value = data[name]
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {_brief(value)}"
+        )
+    return value
+
+
+def json_text(data: Mapping[str, object], name: str) -> str:
+    """Side info field ``name``: a string of at most ``MAX_TEXT`` characters."""
+    value = data[name]
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise ValueError(
+            f"{name} must be a string of at most {MAX_TEXT} characters, "
+            f"got {_brief(value)}"
+        )
+    return value
+
+
+InfoT = TypeVar("InfoT", bound=SideInfo)
+
+
+@dataclass(frozen=True)
+class Encoded(Generic[InfoT]):
     """What the transmitter sends (payload) and what the receiver knows anyway (side info)."""
 
     payload: bytes
     n_bits: int
-    side_info: Mapping[str, Any] = field(default_factory=dict)
+    side_info: InfoT
 
 
 #: One received stream as ``decode`` takes it: (payload, n_bits, side info).
-Stream = tuple[bytes, int, Mapping[str, Any]]
+Stream = tuple[bytes, int, InfoT]
 
 
-class Codec(abc.ABC):
+class Codec(abc.ABC, Generic[InfoT]):
     """An image codec behind the project's contract (see module docstring)."""
 
     #: ``decode`` gives a picture for any bits and never raises ``DecodeError``
@@ -68,18 +175,18 @@ class Codec(abc.ABC):
     config: ComponentConfig
 
     @abc.abstractmethod
-    def encode(self, image: Image) -> Encoded:
+    def encode(self, image: Image) -> Encoded[InfoT]:
         """Compress one ``uint8 [H, W, C]`` image."""
 
     @abc.abstractmethod
-    def decode(self, payload: bytes, n_bits: int, side_info: Mapping[str, Any]) -> Image:
+    def decode(self, payload: bytes, n_bits: int, side_info: InfoT) -> Image:
         """The picture in a possibly corrupted payload, or ``DecodeError``."""
 
-    def encode_batch(self, images: Sequence[Image]) -> list[Encoded]:
+    def encode_batch(self, images: Sequence[Image]) -> list[Encoded[InfoT]]:
         """Encode several images, in order (here one by one)."""
         return [self.encode(image) for image in images]
 
-    def decode_batch(self, streams: Sequence[Stream]) -> list[Image]:
+    def decode_batch(self, streams: Sequence[Stream[InfoT]]) -> list[Image]:
         """Decode several streams, in order (here one by one); the first ``DecodeError``
         escapes, and the receiver then decodes the streams one by one."""
         return [self.decode(payload, n_bits, info) for payload, n_bits, info in streams]
@@ -95,10 +202,10 @@ class Codec(abc.ABC):
         return None
 
 
-CODECS: Registry[Codec] = Registry("codec")
+CODECS: Registry[Codec[Any]] = Registry("codec")
 
 
-def codec_class(name: str) -> type[Codec]:
+def codec_class(name: str) -> type[Codec[Any]]:
     """The class registered as codec ``name``, whose class attributes say what it is."""
     factory = CODECS.entry(name).factory
     if not (isinstance(factory, type) and issubclass(factory, Codec)):

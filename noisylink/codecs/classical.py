@@ -12,7 +12,8 @@ Every codec is set by exactly one of
   until the file fits). A budget no setting can meet raises ``LinkError`` (stage ``encode``).
 
 The payload is the whole file, headers included; ``n_bits = 8 * len(payload)``. Side info is
-``{height, width, channels}``: the receiver knows the image size and the codec, nothing else.
+``PictureSideInfo(height, width, channels)``: the receiver knows the image size and the codec,
+nothing else.
 
 Gray images (C=1) are stored as gray where the format allows (JPEG, JPEG 2000, AVIF 4:0:0,
 HEIF monochrome) and as RGB in WebP; the decoder always gives back the side info's channels.
@@ -41,6 +42,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -49,7 +51,7 @@ import pydantic
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic_core import PydanticCustomError
 
-from noisylink.codecs.base import CODECS, Codec, Encoded, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, SideInfo, as_hwc
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.errors import DecodeError, LinkError
 from noisylink.registry import ComponentConfig
@@ -66,6 +68,7 @@ __all__ = [
     "Jpeg2000Config",
     "JpegCodec",
     "JpegConfig",
+    "PictureSideInfo",
     "WebpCodec",
     "WebpConfig",
 ]
@@ -89,7 +92,12 @@ _GRAY = 128
 _J2K_RATE_TRIES = 12
 
 
-# --- configs -------------------------------------------------------------------------------
+# --- side info and configs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PictureSideInfo(SideInfo):
+    """A classical codec's side info: the picture's shape and nothing more."""
 
 
 class _ClassicalConfig(ComponentConfig):
@@ -156,7 +164,7 @@ class Jpeg2000Config(_ClassicalConfig):
 # --- shared machinery ----------------------------------------------------------------------
 
 
-class _PillowCodec(Codec):
+class _PillowCodec(Codec[PictureSideInfo]):
     """Encode with a Pillow writer, decode defensively; subclasses say which format and how.
 
     A damaged file may be undecodable (``always_decodable`` stays False); one file at a time.
@@ -202,7 +210,7 @@ class _PillowCodec(Codec):
                 high = middle - 1
         return best
 
-    def encode(self, image: ImageArray) -> Encoded:
+    def encode(self, image: ImageArray) -> Encoded[PictureSideInfo]:
         """Compress ``image`` (uint8 [H, W, C], C 1 or 3) into one file."""
         array = as_hwc(image)
         height, width, channels = array.shape
@@ -212,7 +220,7 @@ class _PillowCodec(Codec):
         else:
             assert self.config.quality is not None
             payload = self.write(pil_image, self.config.quality)
-        side_info = {"height": height, "width": width, "channels": channels}
+        side_info = PictureSideInfo(height, width, channels)
         return Encoded(payload=payload, n_bits=8 * len(payload), side_info=side_info)
 
     # decoding
@@ -222,14 +230,12 @@ class _PillowCodec(Codec):
         plugin would otherwise allocate pixel memory at open time; None when not needed."""
         return None
 
-    def decode(self, payload: bytes, n_bits: int, side_info: Mapping[str, Any]) -> ImageArray:
+    def decode(self, payload: bytes, n_bits: int, side_info: PictureSideInfo) -> ImageArray:
         """The image in ``payload`` (possibly corrupted), shaped as the side info says.
 
         Raises ``DecodeError`` when nothing can be shown; no other exception escapes.
         """
-        height = int(side_info["height"])
-        width = int(side_info["width"])
-        channels = int(side_info["channels"])
+        height, width, channels = side_info.shape
         data = bytes(payload[: max(0, (n_bits + 7) // 8)])
         if not data:
             raise DecodeError(f"{self.pil_format}: empty payload")

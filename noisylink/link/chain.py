@@ -14,13 +14,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from noisylink.codecs import CODECS, Codec
+from noisylink.codecs.base import SideInfo
+from noisylink.errors import LinkError
 from noisylink.link.frames import HEADER_BYTES, Frame
 from noisylink.phy.bits import bits_to_bytes, bytes_to_bits
-from noisylink.phy.channels import CHANNELS, Channel
+from noisylink.phy.channels import Channel, NoiseVariance, channel_class
 from noisylink.phy.ecc import ECC, ECCS
 from noisylink.phy.ecc.base import n_blocks
 from noisylink.phy.interleaver import INTERLEAVERS
-from noisylink.phy.modulation import MODULATIONS
+from noisylink.phy.modulation import MODULATIONS, Modulation
 from noisylink.scenarios.grid import Cell
 from noisylink.scenarios.schema import FramesSpec
 
@@ -45,19 +47,20 @@ class LinkChain:
         self.device = device
         self.ecc: ECC = ECCS.build(cell.ecc)
         self.interleaver = INTERLEAVERS.build(cell.interleaver)
+        # What the channel carries; the grid checked that symbol channels have a modulation.
+        self.channel_kind = channel_class(cell.channel.name).kind
         self.modulation = MODULATIONS.build(cell.modulation) if cell.modulation else None
         self.bits_per_symbol = self.modulation.bits_per_symbol if self.modulation else 1
 
     @cached_property
-    def codec(self) -> Codec:
+    def codec(self) -> Codec[SideInfo]:
         codec = CODECS.build(self.cell.codec)
         codec.bind_device(self.device)  # codecs with a model run on the scenario's device
         return codec
 
     def new_channel(self) -> Channel:
         """A fresh channel for one stream (its own Markov/fading state)."""
-        factory = CHANNELS.entry(self.cell.channel.name).factory
-        return factory(
+        return channel_class(self.cell.channel.name)(
             self.cell.channel, bits_per_symbol=self.bits_per_symbol, code_rate=self.ecc.rate
         )
 
@@ -84,18 +87,27 @@ class LinkChain:
         interleaved = self.interleaver.interleave(coded)
         on_air = np.zeros(layout.channel_bits, dtype=np.uint8)
         on_air[: interleaved.size] = interleaved
-        if self.modulation is None:
+        if self.channel_kind == "bits":
             return on_air, layout
-        return self.modulation.modulate(on_air), layout
+        return self.symbol_modulation.modulate(on_air), layout
+
+    @property
+    def symbol_modulation(self) -> Modulation:
+        """The modulation of a symbol channel's cell."""
+        if self.modulation is None:
+            raise LinkError(f"cell {self.cell.label}: a symbol channel without a modulation",
+                            stage="chain")
+        return self.modulation
 
     def demodulate(
-        self, received: NDArray[np.generic], noise_var: NDArray[np.float64] | float | None
+        self, received: NDArray[np.generic], noise_var: NoiseVariance | None
     ) -> NDArray[np.float64]:
         """LLRs of the channel bits (bit channels already deliver LLRs)."""
-        if self.modulation is None:
+        if self.channel_kind == "bits":
             return np.asarray(received, dtype=np.float64)
-        assert noise_var is not None
-        return self.modulation.llr(received, noise_var)
+        if noise_var is None:
+            raise LinkError("a symbol frame without its noise variance", stage="receiver")
+        return self.symbol_modulation.llr(received, noise_var)
 
     def decode_frame(self, llr: NDArray[np.float64], layout: FrameLayout) -> tuple[bytes, int]:
         """Wire bytes decided from a frame's channel LLRs, and how many ECC blocks failed."""

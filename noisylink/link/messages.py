@@ -9,13 +9,13 @@ never to decode.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from noisylink.codecs.base import SideInfo
 from noisylink.link.frames import FrameHeader
 
 
@@ -35,7 +35,7 @@ class StreamId:
 class StreamStart:
     stream: StreamId
     n_bits: int
-    side_info: Mapping[str, Any]
+    side_info: SideInfo
     n_frames: int
     encode_s: float
     truth: bytes

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noisylink.codecs.base import Encoded
+from noisylink.codecs.base import Encoded, SideInfo
 from noisylink.images import SourceImage
 from noisylink.link.chain import LinkChain
 from noisylink.link.messages import StreamId
@@ -26,7 +26,7 @@ class LinkPlan:
     images: list[SourceImage]
     only: frozenset[StreamId] | None = None  # run just these streams (a sweep's remainder)
     # encodings by (codec settings, image index), shared by the plans of one worker process
-    encode_cache: dict[tuple[str, int], tuple[Encoded, float]] | None = None
+    encode_cache: dict[tuple[str, int], tuple[Encoded[SideInfo], float]] | None = None
     _chains: dict[int, LinkChain] = field(default_factory=dict, repr=False)
 
     def chain(self, cell_index: int) -> LinkChain:

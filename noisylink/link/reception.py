@@ -177,10 +177,11 @@ def decode_receptions(
             for i, image in zip(batch, images, strict=True):
                 if image.shape == tuple(shapes[i]):
                     outcomes[i] = DecodeOutcome(image, True, "", seconds)
-    for i, reception in enumerate(receptions):
-        if outcomes[i] is None:
-            outcomes[i] = _decode_one(reception, payloads[i], shapes[i])
-    return outcomes  # type: ignore[return-value]
+    return [
+        outcome if outcome is not None else _decode_one(reception, payload, shape)
+        for outcome, reception, payload, shape in zip(
+            outcomes, receptions, payloads, shapes, strict=True)
+    ]
 
 
 def _decode_one(

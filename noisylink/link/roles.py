@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-from noisylink.codecs.base import Encoded
+from noisylink.codecs.base import Encoded, SideInfo
 from noisylink.errors import LinkError
-from noisylink.link.chain import LinkChain
-from noisylink.link.frames import packetize
+from noisylink.link.chain import FrameLayout, LinkChain
+from noisylink.link.frames import Frame, packetize
 from noisylink.link.messages import (
     Finished,
     FrameOnAir,
@@ -29,7 +30,7 @@ from noisylink.link.messages import (
 )
 from noisylink.link.plan import LinkPlan
 from noisylink.link.reception import StreamReception, decode_receptions
-from noisylink.phy.channels import Channel
+from noisylink.phy.channels import BitChannel, Channel
 
 
 class Inbox(Protocol):
@@ -40,7 +41,7 @@ class Outbox(Protocol):
     async def put(self, message: Message) -> None: ...
 
 
-def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded, float]:
+def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded[SideInfo], float]:
     started = time.perf_counter()
     encoded = chain.codec.encode(pixels)
     return encoded, time.perf_counter() - started
@@ -48,13 +49,19 @@ def _timed_encode(chain: LinkChain, pixels: np.ndarray) -> tuple[Encoded, float]
 
 def _timed_encode_all(
     chain: LinkChain, plan: LinkPlan, indices: list[int]
-) -> dict[int, tuple[Encoded, float]]:
+) -> dict[int, tuple[Encoded[SideInfo], float]]:
     """Encode the given images of the plan in one batched call; each gets an equal share of
     the time."""
     started = time.perf_counter()
     encoded = chain.codec.encode_batch([plan.images[i].pixels for i in indices])
     share = (time.perf_counter() - started) / max(1, len(encoded))
     return {index: (item, share) for index, item in zip(indices, encoded, strict=True)}
+
+
+def _encode_frames(
+    chain: LinkChain, frames: list[Frame]
+) -> list[tuple[NDArray[np.generic], FrameLayout]]:
+    return [chain.encode_frame(frame) for frame in frames]
 
 
 async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
@@ -79,7 +86,7 @@ async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
             StreamStart(stream, encoded.n_bits, encoded.side_info, len(frames), encode_s,
                         encoded.payload)
         )
-        on_air = await asyncio.to_thread(lambda c=chain, f=frames: [c.encode_frame(x) for x in f])
+        on_air = await asyncio.to_thread(_encode_frames, chain, frames)
         ideal = not chain.inband_header
         for frame, (data, _layout) in zip(frames, on_air, strict=True):
             header = frame.header if ideal else None
@@ -92,14 +99,15 @@ def pass_through_channel(
     chain: LinkChain, channel: Channel, rng: np.random.Generator, frame: FrameOnAir
 ) -> FrameReceived:
     """Corrupt one frame and count the raw bit errors a hard decision would make."""
-    if chain.modulation is None:
+    if isinstance(channel, BitChannel):
         llr = channel.transmit(frame.data, rng)
         wrong = ((llr < 0) != frame.data.astype(bool)) | (llr == 0)
         return FrameReceived(frame.stream, frame.seq, frame.header, llr, None,
                              int(np.count_nonzero(wrong)))
+    modulation = chain.symbol_modulation
     received, noise_var = channel.transmit(frame.data, rng)
-    sent_bits = chain.modulation.demodulate_hard(frame.data)
-    errors = int(np.count_nonzero(chain.modulation.demodulate_hard(received) != sent_bits))
+    sent_bits = modulation.demodulate_hard(frame.data)
+    errors = int(np.count_nonzero(modulation.demodulate_hard(received) != sent_bits))
     return FrameReceived(frame.stream, frame.seq, frame.header, received, noise_var, errors)
 
 

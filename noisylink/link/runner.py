@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,16 @@ from noisylink.errors import NoisylinkError
 from noisylink.images import load_images
 from noisylink.link.messages import StreamId
 from noisylink.link.plan import LinkPlan
-from noisylink.link.results import (
-    ResultsWriter,
-    cell_columns,
-    identity_columns,
-    versions,
-    write_manifest,
-)
 from noisylink.link.roles import RowSink, run_in_process
+from noisylink.results.file import ResultsFile
+from noisylink.results.identity import cell_columns, identity_columns
+from noisylink.results.manifest import utc_now, versions, write_manifest
+from noisylink.results.row import ResultRow
 from noisylink.scenarios.grid import expand
 from noisylink.scenarios.schema import Scenario
 
 ProgressCallback = Callable[[int, int], None]
-LinkRunner = Callable[[LinkPlan, RowSink], Awaitable[Mapping[str, Any] | None]]
+LinkRunner = Callable[[LinkPlan, RowSink], Coroutine[Any, Any, Mapping[str, Any] | None]]
 """Runs the roles for a plan, handing rows to the sink; may return facts for the manifest."""
 MISSING_SHOWN = 5  # streams named in the one-line error; the manifest lists them all
 
@@ -51,7 +47,7 @@ def resolve_device(device: str) -> str:
 @dataclass(frozen=True)
 class RunOutcome:
     plan: LinkPlan
-    rows: list[dict[str, Any]]
+    rows: list[ResultRow]
     results_path: Path
     manifest_path: Path
     wall_s: float
@@ -89,7 +85,7 @@ def run_scenario(
         "versions": versions(),
         "cells": [cell.label for cell in plan.cells],
         "images": [image.name for image in plan.images],
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "started": utc_now(),
         "complete": False,
     }
     write_manifest(manifest_path, manifest)
@@ -99,17 +95,17 @@ def run_scenario(
     ]
     identity = [identity_columns(scenario, index, image.pixels)
                 for index, image in enumerate(plan.images)]
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     finished: set[StreamId] = set()
-    writer = ResultsWriter(results_path)
+    writer = ResultsFile.create(results_path)
 
     def on_row(stream: StreamId, row: dict[str, Any], _image: np.ndarray) -> None:
         if stream in finished:  # the roles emit one row per stream; never count one twice
             raise NoisylinkError(f"a second row for cell {stream.cell} image "
                                  f"{plan.images[stream.image].name} trial {stream.trial}")
         finished.add(stream)
-        full = {**fixed[stream.cell], **identity[stream.image], **row}
-        writer.write(full)
+        full = ResultRow(**{**fixed[stream.cell], **identity[stream.image], **row})
+        writer.append(full)
         rows.append(full)
         if on_progress is not None:
             on_progress(len(rows), plan.n_streams)
@@ -122,7 +118,7 @@ def run_scenario(
     missing = [stream for stream in plan.streams() if stream not in finished]
     manifest |= {
         **(extra or {}),
-        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished": utc_now(),
         "rows": len(rows),
         "wall_s": round(wall_s, 3),
         "complete": not missing,

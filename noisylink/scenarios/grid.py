@@ -18,7 +18,7 @@ import numpy as np
 
 from noisylink.codecs import CODECS
 from noisylink.errors import ScenarioError
-from noisylink.phy.channels import CHANNELS, ChannelConfig
+from noisylink.phy.channels import CHANNELS, ChannelConfig, channel_class
 from noisylink.phy.ecc import ECCS
 from noisylink.phy.interleaver import INTERLEAVERS
 from noisylink.phy.modulation import MODULATIONS
@@ -121,7 +121,7 @@ def expand(scenario: Scenario) -> list[Cell]:
     if len(interleavers) != 1:
         raise ScenarioError("takes one setting, not a list", field="interleaver")
     points = _channel_points(scenario.channel)
-    channel_kind = CHANNELS.entry(points[0][0].name).factory.kind
+    channel_kind = channel_class(points[0][0].name).kind
     if channel_kind == "symbols" and scenario.modulation is None:
         raise ScenarioError(
             f"channel {points[0][0].name!r} carries symbols: add a modulation "

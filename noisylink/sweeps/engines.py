@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from noisylink.processes import die_with_parent
+from noisylink.results.row import ResultRow
 from noisylink.sweeps.tasks import CellTask, run_cell_task
 
-RowCallback = Callable[[dict[str, Any]], None]
+RowCallback = Callable[[ResultRow], None]
 TaskCallback = Callable[[CellTask], None]
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 from noisylink.codecs import codec_class
 from noisylink.errors import NoisylinkError
+from noisylink.results.row import ResultRow
 from noisylink.sweeps.engines import RowCallback, TaskCallback, TaskFailure, error_line
 from noisylink.sweeps.tasks import CellTask, run_cell_task, scenario_cells
 
 
-def _run_rows(task: CellTask) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def _run_rows(task: CellTask) -> list[ResultRow]:
+    rows: list[ResultRow] = []
     run_cell_task(task, rows.append)
     return rows
 

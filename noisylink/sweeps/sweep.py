@@ -1,9 +1,9 @@
 """Running a study: plan the cell tasks that are not finished, run them, append their rows.
 
-Results go to ``OUT/results.csv`` (see ``store``), decoded examples to ``OUT/examples/``, and
-``OUT/sweep.json`` records the study, the engine and whether the sweep completed. Running the
-same command again finishes what is missing; so does a study that only adds rows (more images,
-trials or grid points).
+Results go to ``OUT/results.csv`` (see ``noisylink.results.file``), decoded examples to
+``OUT/examples/``, and ``OUT/sweep.json`` records the study, the engine and whether the sweep
+completed. Running the same command again finishes what is missing; so does a study that only
+adds rows (more images, trials or grid points).
 
 A row counts as done only when its full key matches a row the study would produce, ``setting``
 and ``image_id`` included. When ``OUT`` holds rows of one of the study's scenarios made under
@@ -25,11 +25,13 @@ from typing import Any, Literal
 
 from noisylink.errors import NoisylinkError
 from noisylink.images import load_images
-from noisylink.link.results import NOT_IN_SETTING, setting_id, versions
 from noisylink.outdir import prepare_out_dir
+from noisylink.results.file import ResultsFile, RowKey
+from noisylink.results.identity import NOT_IN_SETTING, setting_id
+from noisylink.results.manifest import utc_now, versions, write_manifest
+from noisylink.results.row import ResultRow
 from noisylink.scenarios.schema import Scenario
 from noisylink.sweeps.engines import TaskFailure, run_local
-from noisylink.sweeps.store import ResultsStore, RowKey
 from noisylink.sweeps.study import Study
 from noisylink.sweeps.tasks import CellTask, image_identities, scenario_cells
 
@@ -177,7 +179,7 @@ def run_sweep(
     started = time.perf_counter()
     prepare_out_dir(out_dir, "sweep folder")
     moved = set_aside(out_dir) if fresh else None
-    with ResultsStore(out_dir / "results.csv") as store:
+    with ResultsFile.resume(out_dir / "results.csv") as store:
         identities = study_images(study)
         check_same_study(study, store.done, out_dir, identities)
         tasks, rows_total, cells_complete = plan_tasks(study, store.done, out_dir / "examples",
@@ -192,19 +194,19 @@ def run_sweep(
             "settings": {s.name: setting_id(s) for s in study.scenarios},
             "engine": engine,
             "versions": versions(),
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "started": utc_now(),
             "rows_total": rows_total,
             "rows_already_done": skipped,
             "complete": False,
         }
-        manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        write_manifest(manifest_path, manifest)
         state = {"rows": skipped, "cells": cells_complete, "run": 0}
 
         def report() -> None:
             if on_progress is not None:
                 on_progress(SweepProgress(state["cells"], cells_total, state["rows"], rows_total))
 
-        def on_row(row: dict[str, Any]) -> None:
+        def on_row(row: ResultRow) -> None:
             store.append(row)
             state["rows"] += 1
             state["run"] += 1
@@ -223,12 +225,12 @@ def run_sweep(
             failures = run_local(tasks, on_row, on_task_done, workers or os.cpu_count() or 1)
     wall_s = time.perf_counter() - started
     manifest |= {
-        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished": utc_now(),
         "rows_run": state["run"],
         "wall_s": round(wall_s, 3),
         "failed_cells": [f"{f.task.scenario.name} cell {f.task.cell}: {f.message}"
                          for f in failures],
         "complete": not failures,
     }
-    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    write_manifest(manifest_path, manifest)
     return SweepOutcome(store.path, rows_total, state["run"], skipped, failures, wall_s, moved)

@@ -23,12 +23,13 @@ from PIL import Image
 from noisylink.images import SourceImage, load_images
 from noisylink.link.messages import StreamId
 from noisylink.link.plan import LinkPlan
-from noisylink.link.results import cell_columns, image_id, setting_id
 from noisylink.link.roles import run_in_process
+from noisylink.results.identity import cell_columns, image_id, setting_id
+from noisylink.results.row import ResultRow
 from noisylink.scenarios.grid import Cell, expand
 from noisylink.scenarios.schema import ImagesSpec, Scenario
 
-RowSink = Callable[[dict[str, Any]], None]
+RowSink = Callable[[ResultRow], None]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def run_cell_task(task: CellTask, emit: RowSink) -> int:
             _save_picture(folder / f"{cells[task.cell].id}.png", picture)
             if not (folder / "source.png").exists():
                 _save_picture(folder / "source.png", images[0].pixels)
-        emit({**fixed, "setting": setting, "image_id": identities[stream.image][1], **row})
+        emit(ResultRow(**fixed, setting=setting, image_id=identities[stream.image][1], **row))
         count += 1
 
     asyncio.run(run_in_process(plan, on_row))

@@ -100,7 +100,7 @@ class StreamLedger:
         ):
             return f"frame {message.seq} of {message.stream} without its ideal header"
         layout = chain.layout(opened.lengths[message.seq])
-        symbols = chain.modulation is not None
+        symbols = chain.channel_kind == "symbols"
         count = layout.channel_bits // chain.bits_per_symbol
         array = message.data if isinstance(message, FrameOnAir) else message.received
         if array.ndim != 1 or array.size != count:

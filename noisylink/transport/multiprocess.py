@@ -75,7 +75,8 @@ def _run_over_mqtt(scenario_ref: str, run_name: str, out_dir: Path, broker: Brok
     from noisylink.transport.brokers import start_broker
 
     local = start_broker("auto") if broker is None else None
-    target = broker or Broker.from_url(local.url)  # type: ignore[union-attr]
+    target = Broker.from_url(local.url) if local is not None else broker
+    assert target is not None  # one of the two is given
     env = dict(os.environ)
     for name, value in ((USERNAME_ENV, target.username), (PASSWORD_ENV, target.password),
                         (CA_FILE_ENV, str(target.ca_file) if target.ca_file else None)):

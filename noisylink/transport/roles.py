@@ -22,8 +22,8 @@ import numpy as np
 from noisylink.link import roles
 from noisylink.link.messages import StreamId
 from noisylink.link.plan import LinkPlan
-from noisylink.link.results import format_value
 from noisylink.link.runner import RunOutcome, build_plan, run_scenario
+from noisylink.results.row import format_value
 from noisylink.scenarios.schema import Scenario
 from noisylink.transport.admission import StreamLedger
 from noisylink.transport.mqtt import Admit, Broker, Endpoint, RunIdentity

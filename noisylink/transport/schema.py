@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pydantic
 from pydantic import ConfigDict, Field, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+from noisylink.codecs.base import SideInfo
 
 MAX_HEAD_BYTES = 1 << 20  # the JSON head of a link message (side info included)
 MAX_JSON_DEPTH = 16
@@ -84,11 +87,19 @@ class _Head(_Strict):
     blobs: list[list[Any]] = Field(max_length=4)
 
 
+def _side_info(value: Any) -> SideInfo:
+    """A stream's side info, read strictly by its codec family (``SideInfo.from_json``)."""
+    try:
+        return SideInfo.from_json(value)
+    except ValueError as exc:
+        raise PydanticCustomError("side_info", "{reason}", {"reason": str(exc)}) from None
+
+
 class StartHead(_Head):
     kind: Literal["start"]
     stream: StreamField
     n_bits: Count
-    side_info: dict[StrictStr, Any]
+    side_info: Annotated[SideInfo, pydantic.PlainValidator(_side_info)]
     n_frames: Count
     encode_s: Finite
 

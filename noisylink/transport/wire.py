@@ -51,7 +51,7 @@ def encode(message: Message, **envelope: Any) -> bytes:
 
     if isinstance(message, StreamStart):
         head |= {"kind": "start", "stream": _stream(message.stream), "n_bits": message.n_bits,
-                 "side_info": dict(message.side_info), "n_frames": message.n_frames,
+                 "side_info": message.side_info.to_json(), "n_frames": message.n_frames,
                  "encode_s": message.encode_s}
         blobs.append(("truth", bytes(message.truth), None, None))
     elif isinstance(message, FrameOnAir):

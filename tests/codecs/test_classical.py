@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
 from noisylink.codecs import CODECS
-from noisylink.codecs.classical import _webp_size
+from noisylink.codecs.classical import PictureSideInfo, _webp_size
 from noisylink.errors import DecodeError, LinkError, ScenarioError
 from noisylink.metrics import psnr
 
@@ -50,7 +51,7 @@ def test_round_trip(name: str, shape: tuple[int, int, int]) -> None:
     encoded = codec.encode(image)
     assert isinstance(encoded.payload, bytes)
     assert encoded.n_bits == 8 * len(encoded.payload)
-    assert dict(encoded.side_info) == {"height": shape[0], "width": shape[1], "channels": shape[2]}
+    assert encoded.side_info == PictureSideInfo(height=shape[0], width=shape[1], channels=shape[2])
     decoded = codec.decode(encoded.payload, encoded.n_bits, encoded.side_info)
     assert decoded.shape == shape
     assert decoded.dtype == np.uint8
@@ -146,7 +147,7 @@ def test_n_bits_limits_the_payload_read() -> None:
 
 def test_empty_payload_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
-        build("webp").decode(b"", 0, {"height": 8, "width": 8, "channels": 3})
+        build("webp").decode(b"", 0, PictureSideInfo(8, 8, 3))
 
 
 @pytest.mark.parametrize("name", CLASSICAL)
@@ -155,14 +156,14 @@ def test_wrong_size_is_cropped_or_padded(name: str) -> None:
     codec = build(name)
     encoded = codec.encode(image)
     bigger = codec.decode(
-        encoded.payload, encoded.n_bits, {"height": 80, "width": 72, "channels": 3}
+        encoded.payload, encoded.n_bits, PictureSideInfo(80, 72, 3)
     )
     assert bigger.shape == (80, 72, 3)
     assert np.all(bigger[64:] == 128)
     assert np.all(bigger[:, 64:] == 128)
     assert psnr(image, bigger[:64, :64]) > 28.0
     smaller = codec.decode(
-        encoded.payload, encoded.n_bits, {"height": 40, "width": 48, "channels": 3}
+        encoded.payload, encoded.n_bits, PictureSideInfo(40, 48, 3)
     )
     assert np.array_equal(smaller, bigger[:40, :48])
 
@@ -171,7 +172,7 @@ def test_wrong_size_is_cropped_or_padded(name: str) -> None:
 def test_wrong_channels_are_converted(name: str) -> None:
     codec = build(name)
     encoded = codec.encode(synthetic(64, 64, 3))
-    gray = codec.decode(encoded.payload, encoded.n_bits, {**encoded.side_info, "channels": 1})
+    gray = codec.decode(encoded.payload, encoded.n_bits, replace(encoded.side_info, channels=1))
     assert gray.shape == (64, 64, 1)
 
 
@@ -180,7 +181,7 @@ def test_much_larger_image_than_expected_is_refused(name: str) -> None:
     codec = build(name)
     encoded = codec.encode(synthetic(256, 256, 3))
     with pytest.raises(DecodeError, match="beyond the expected size"):
-        codec.decode(encoded.payload, encoded.n_bits, {"height": 32, "width": 32, "channels": 3})
+        codec.decode(encoded.payload, encoded.n_bits, PictureSideInfo(32, 32, 3))
 
 
 def test_webp_header_size_is_read() -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rcc_models import one_torch_thread, tiny_pixel_prior  # noqa: F401 - autouse fixture
+from diffusion_models import tiny_pixel_prior
 
 from noisylink.codecs import CODECS, Codec, codec_class, gray_image
 from noisylink.codecs.classical import JpegCodec
-from noisylink.codecs.rcc.codecs import DdcmCodec
+from noisylink.codecs.diffusion.codecs import DdcmCodec
 from noisylink.link import roles
 from noisylink.link.roles import run_in_process
 from noisylink.link.runner import build_plan

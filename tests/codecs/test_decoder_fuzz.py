@@ -13,17 +13,18 @@ Each is built with its default config and encodes one small image for a real pay
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import numpy as np
 import pytest
+from diffusion_models import tiny_pixel_prior
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rcc_models import tiny_pixel_prior
 
 from noisylink.codecs import CODECS, Encoded, codec_class
+from noisylink.codecs.base import SideInfo
 from noisylink.errors import DecodeError
 
 FUZZ = settings(
@@ -63,6 +64,15 @@ def gray_digit() -> np.ndarray:
 SAMPLE_IMAGES = {"necst": gray_digit, "iabf": gray_digit}
 
 
+# The quick loop (``pytest -m "not slow"``) fuzzes two fast codecs; ``pytest`` fuzzes them all.
+QUICK = ("jpeg", "webp")
+SLOW = pytest.mark.slow
+
+
+def fuzzed(names: list[str]) -> list[Any]:
+    return [name if name in QUICK else pytest.param(name, marks=SLOW) for name in names]
+
+
 @cache
 def sample(name: str) -> tuple[Any, Encoded]:
     """The codec built from its default config (small for diffusion codecs), and its encoding
@@ -100,8 +110,8 @@ def decode_checked(name: str, payload: bytes) -> np.ndarray | None:
     """Decode twice; check the contract and that both answers (image or error message,
     which results record) are the same. None means DecodeError."""
     codec, encoded = sample(name)
-    side_info: Mapping[str, Any] = encoded.side_info
-    shape = (side_info["height"], side_info["width"], side_info["channels"])
+    side_info: SideInfo = encoded.side_info
+    shape = side_info.shape
     results: list[np.ndarray | str] = []
     for _ in range(2):
         try:
@@ -126,7 +136,8 @@ def decode_checked(name: str, payload: bytes) -> np.ndarray | None:
 CODEC_NAMES = CODECS.names()
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=SLOW) if name == "ddcm" else name
+                                  for name in CODEC_NAMES])
 def test_clean_payload_decodes(name: str) -> None:
     _, encoded = sample(name)
     assert decode_checked(name, encoded.payload) is not None
@@ -141,7 +152,7 @@ def test_always_decodable_codecs_show_a_picture_for_zeros_and_for_nothing(name: 
     assert decode_checked(name, b"") is not None
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(rate=st.floats(1e-5, 0.5), seed=st.integers(0, 2**32 - 1))
 def test_bit_flips(name: str, rate: float, seed: int) -> None:
@@ -151,7 +162,7 @@ def test_bit_flips(name: str, rate: float, seed: int) -> None:
     decode_checked(name, np.packbits(bits ^ flips).tobytes())
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(data=st.data())
 def test_header_bit_flips(name: str, data: st.DataObject) -> None:
@@ -165,7 +176,7 @@ def test_header_bit_flips(name: str, data: st.DataObject) -> None:
     decode_checked(name, bytes(payload))
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(data=st.data())
 def test_truncation(name: str, data: st.DataObject) -> None:
@@ -174,7 +185,7 @@ def test_truncation(name: str, data: st.DataObject) -> None:
     decode_checked(name, encoded.payload[:length])
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(data=st.data())
 def test_zeroed_runs(name: str, data: st.DataObject) -> None:
@@ -192,14 +203,14 @@ def test_zeroed_runs(name: str, data: st.DataObject) -> None:
     decode_checked(name, bytes(payload))
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(garbage=st.binary(min_size=0, max_size=4096))
 def test_garbage(name: str, garbage: bytes) -> None:
     decode_checked(name, garbage)
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", fuzzed(CODEC_NAMES))
 @FUZZ
 @given(data=st.data())
 def test_valid_header_then_garbage(name: str, data: st.DataObject) -> None:

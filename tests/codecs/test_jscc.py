@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rcc_models import one_torch_thread  # noqa: F401 - autouse fixture
 
 from noisylink.codecs import CODECS
 from noisylink.codecs.jscc.evaluation import PAPER_L2, JsccScore, iabf_at_or_below_necst
@@ -148,6 +147,7 @@ def synthetic_digits(count: int, seed: int) -> np.ndarray:
     return np.clip(picks * 0.9 + rng.random((count, 784)).astype(np.float32) * 0.1, 0, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["necst", "iabf"])
 def test_a_small_model_trains_and_its_validation_loss_falls(method: str, tmp_path: Path) -> None:
     split = MnistSplit(train=synthetic_digits(400, 1), validation=synthetic_digits(200, 2),
@@ -224,7 +224,7 @@ def test_link_codec_sends_100_bits_and_decodes_any_bits(name: str) -> None:
     codec = CODECS.build(CODECS.config({"name": name, "eps": 0.2}))
     encoded = codec.encode(digit_like())
     assert encoded.n_bits == 100 and len(encoded.payload) == 13
-    assert encoded.side_info["model"] == f"{name}-eps0.2"
+    assert encoded.side_info.model == f"{name}-eps0.2"
     assert codec.encode(digit_like()) == encoded, "encoding is repeatable"
     rng = np.random.default_rng(7)
     for length in (0, 1, 5, 13, 40):
@@ -294,8 +294,8 @@ def test_bundled_digits_are_the_first_mnist_test_digits() -> None:
 
 
 def test_jscc_codecs_on_a_bsc_through_the_link(tmp_path: Path) -> None:
-    from noisylink.link.results import read_rows
     from noisylink.link.runner import run_scenario
+    from noisylink.results.file import read_rows
     from noisylink.scenarios import parse_scenario
 
     scenario = parse_scenario({

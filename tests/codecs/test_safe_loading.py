@@ -1,5 +1,5 @@
 """Weight files and model folders that are damaged, planted or declare absurd sizes are refused
-in one line before anything large is allocated (``noisylink.safeload``, RCC backbones)."""
+in one line before anything large is allocated (``noisylink.safeload``, diffusion backbones)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from rcc_models import one_torch_thread, tiny_pixel_prior  # noqa: F401 (autouse fixture)
+from diffusion_models import tiny_pixel_prior
 
-from noisylink.codecs.rcc.backbone import load_backbone
+from noisylink.codecs.diffusion.backbone import load_backbone
 from noisylink.errors import NoisylinkError
 from noisylink.safeload import check_tensors, load_torch_checkpoint, read_safetensors_header
 
@@ -76,7 +76,7 @@ def test_a_pickled_object_in_a_checkpoint_is_refused_and_runs_nothing(tmp_path: 
     assert torch.equal(loaded["w"], torch.arange(3))
 
 
-# --- RCC model folders ---------------------------------------------------------------------
+# --- diffusion model folders -----------------------------------------------------------------
 
 
 def prior_copy(tmp_path: Path) -> Path:
@@ -141,7 +141,7 @@ def test_a_sound_copy_still_loads(tmp_path: Path) -> None:
 
 
 def test_a_text_encoder_config_declaring_an_absurd_model_is_refused(tmp_path: Path) -> None:
-    from rcc_models import make_tiny_stable_diffusion
+    from diffusion_models import make_tiny_stable_diffusion
 
     folder = make_tiny_stable_diffusion(tmp_path / "sd")
     edit_json(folder / "text_encoder" / "config.json", intermediate_size=10**9)
@@ -149,7 +149,7 @@ def test_a_text_encoder_config_declaring_an_absurd_model_is_refused(tmp_path: Pa
 
 
 def test_a_vae_config_declaring_an_absurd_model_is_refused(tmp_path: Path) -> None:
-    from rcc_models import make_tiny_stable_diffusion
+    from diffusion_models import make_tiny_stable_diffusion
 
     folder = make_tiny_stable_diffusion(tmp_path / "sd")
     vae_config = json.loads((folder / "vae" / "config.json").read_text())

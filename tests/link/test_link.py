@@ -11,8 +11,9 @@ from PIL import Image
 
 from noisylink.link.chain import LinkChain
 from noisylink.link.frames import packetize
-from noisylink.link.results import TIMING_COLUMNS, read_rows
 from noisylink.link.runner import build_plan, run_scenario
+from noisylink.results.file import read_rows
+from noisylink.results.row import TIMING_COLUMNS
 from noisylink.scenarios import expand, parse_scenario
 
 SMALL = {"source": "samples", "resize": 64, "size": 64, "limit": 2}

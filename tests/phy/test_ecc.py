@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -10,10 +12,10 @@ from commpy import LDPCCode, ReedSolomonCode
 
 from noisylink.errors import ScenarioError
 from noisylink.phy.ecc import ECCS
-from noisylink.phy.ecc.base import ECC
-from noisylink.phy.ecc.ldpc import build_code
-from noisylink.phy.ecc.ldpc_80211n import LIFTING, base_matrix, codes
-from noisylink.phy.ecc.reed_solomon import rs_encode_blocks, rs_syndromes
+from noisylink.phy.ecc.base import ECC, LLR_LIMIT, clean_llr
+from noisylink.phy.ecc.ldpc.code import build_code
+from noisylink.phy.ecc.ldpc.ieee80211n import LIFTING, base_matrix, codes
+from noisylink.phy.ecc.reed_solomon.code import rs_encode_blocks, rs_syndromes
 
 # Representative settings for every registered code (small blocks keep the tests fast).
 REPRESENTATIVES: dict[str, list[dict[str, Any]]] = {
@@ -100,6 +102,47 @@ def test_decoding_garbage_never_raises(name: str, params: dict[str, Any]):
         decoded, ok = ecc.decode(llr)
         assert decoded.shape == (blocks * ecc.k,) and ok.shape == (blocks,)
         assert set(np.unique(decoded)) <= {0, 1}
+
+
+def test_clean_llr_erases_nan_and_clips_infinities():
+    llr = np.array([[np.nan, np.inf, -np.inf], [2e6, -3.5, -0.0]], dtype=np.float32)
+    cleaned = clean_llr(llr)
+    assert cleaned.dtype == np.float64 and cleaned.shape == (2, 3)
+    assert cleaned.flags.c_contiguous
+    expected = [[0.0, LLR_LIMIT, -LLR_LIMIT], [LLR_LIMIT, -3.5, -0.0]]
+    np.testing.assert_array_equal(cleaned, expected)
+    assert np.isnan(llr[0, 0])  # the input is left alone
+    plain = np.array([1.0, -2.0])
+    assert not np.shares_memory(clean_llr(plain), plain)  # always a fresh copy
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
+def test_every_code_cleans_llrs_alike(name: str, params: dict[str, Any]):
+    """One cleaning for all: NaN decodes as an erasure (0), +-inf as +-LLR_LIMIT."""
+    rng = np.random.default_rng(3)
+    ecc = build(name, **params)
+    size = 2 * ecc.n
+    llr = rng.standard_normal(size) * 4.0
+    kind = rng.random(size)
+    odd = np.select([kind < 0.1, kind < 0.2, kind < 0.3], [np.nan, np.inf, -np.inf], llr)
+    plain = np.select([kind < 0.1, kind < 0.2, kind < 0.3], [0.0, LLR_LIMIT, -LLR_LIMIT], llr)
+    for got, expected in zip(ecc.decode(odd), ecc.decode(plain), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.slow
+def test_numba_decoders_do_not_import_torch():
+    """The torch modules are imported only when the torch backend is chosen."""
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from noisylink.phy.ecc import ECCS\n"
+        "for settings in ({'name': 'rs'}, {'name': 'ldpc', 'n': 648}, {'name': 'conv'}):\n"
+        "    ecc = ECCS.build(ECCS.config({**settings, 'backend': 'numba'}))\n"
+        "    ecc.decode(-np.ones(ecc.n))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
 
 
 @pytest.mark.parametrize("name", ["rs", "ldpc"])

@@ -13,9 +13,13 @@ import torch
 
 from noisylink.errors import ScenarioError
 from noisylink.phy.ecc import ECCS
-from noisylink.phy.ecc import ldpc_decoders as bp
-from noisylink.phy.ecc.ldpc import LDPCConfig, build_code
-from noisylink.phy.ecc.ldpc_decoders import decode_batch, decode_batch_torch, ldpc_graph
+from noisylink.phy.ecc.backends import resolve_backend
+from noisylink.phy.ecc.ldpc import bp
+from noisylink.phy.ecc.ldpc import numba as bp_numba
+from noisylink.phy.ecc.ldpc import torch as bp_torch
+from noisylink.phy.ecc.ldpc.code import LDPCConfig, build_code, decode_batch
+from noisylink.phy.ecc.ldpc.graph import ldpc_graph
+from noisylink.phy.ecc.ldpc.torch import decode_batch_torch
 
 METHODS = ["sum-product", "min-sum"]
 SCHEDULES = ["flooding", "layered"]
@@ -98,6 +102,7 @@ REFERENCE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_flooding_reproduces_commpy(method: str):
     """Same LLRs through commpy's ``LDPCCode.decode`` and ours: same words, same iteration
@@ -177,6 +182,7 @@ def waterfall() -> dict[str, Any]:
     return {"codewords": codewords, "runs": runs}
 
 
+@pytest.mark.slow
 def test_layered_needs_half_the_iterations(waterfall: dict[str, Any]):
     """Sum-product: 10 layered iterations give the FER of 20 flooding ones (within 3 SE)."""
     runs, codewords = waterfall["runs"], waterfall["codewords"]
@@ -218,6 +224,7 @@ def test_ok_flags(waterfall: dict[str, Any]):
 # --- torch == numba -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("method", METHODS)
 def test_torch_matches_numba(method: str, schedule: str):
@@ -244,16 +251,16 @@ def test_numeric_kernels_match_libm_and_torch():
     x = np.concatenate([rng.standard_normal(3000) * 6, rng.standard_normal(500) * 1e-4])
     x = np.concatenate([x, [0.0, -0.0, 40.0, -41.0, 1e6, -1e6]])
     p = np.concatenate([np.tanh(x / 2), 1.0 - np.logspace(-13, 0, 200), [1.0, -1.0]])
-    ours_t = np.array([bp._tanh_half(v) for v in x])
-    ours_a = np.array([bp._atanh2(v) for v in p])
+    ours_t = np.array([bp_numba._tanh_half(v) for v in x])
+    ours_a = np.array([bp_numba._atanh2(v) for v in p])
     libm_t = np.array([math.tanh(v / 2) for v in x])
     libm_a = np.array([2 * math.atanh(v) for v in np.clip(p, -bp.TANH_CLIP, bp.TANH_CLIP)])
     for ours, libm in [(ours_t, libm_t), (ours_a, libm_a)]:
         assert np.all(np.abs(ours - libm) <= 5 * np.spacing(np.abs(libm)))
         assert np.array_equal(np.signbit(ours), np.signbit(libm))
     assert ours_a[-2] == 2 * math.atanh(bp.TANH_CLIP)  # the clip: ~28.3
-    torch_t = bp._tanh_half_torch(torch.from_numpy(x)).numpy()
-    torch_a = bp._atanh2_torch(torch.from_numpy(p)).numpy()
+    torch_t = bp_torch._tanh_half_torch(torch.from_numpy(x)).numpy()
+    torch_a = bp_torch._atanh2_torch(torch.from_numpy(p)).numpy()
     np.testing.assert_array_equal(torch_t.view(np.int64), ours_t.view(np.int64))
     np.testing.assert_array_equal(torch_a.view(np.int64), ours_a.view(np.int64))
 
@@ -328,8 +335,8 @@ def test_results_do_not_depend_on_batching(monkeypatch: pytest.MonkeyPatch):
         np.testing.assert_array_equal(single.words[0], whole.words[b])
         assert single.iterations[0] == whole.iterations[b]
     order = np.random.default_rng(92).permutation(24)
-    monkeypatch.setattr(bp, "LANES", 3)
-    monkeypatch.setattr(bp, "TASKS_PER_THREAD", 5 * bp.TASKS_PER_THREAD)
+    monkeypatch.setattr(bp_numba, "LANES", 3)
+    monkeypatch.setattr(bp_numba, "TASKS_PER_THREAD", 5 * bp_numba.TASKS_PER_THREAD)
     shuffled = decode_batch(graph, llr[order], 20, "sum-product", "layered")
     np.testing.assert_array_equal(shuffled.words, whole.words[order])
     np.testing.assert_array_equal(shuffled.iterations, whole.iterations[order])
@@ -338,6 +345,7 @@ def test_results_do_not_depend_on_batching(monkeypatch: pytest.MonkeyPatch):
 # --- odd inputs -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_odd_inputs_never_crash(backend: str):
     graph = build_code(648, "5/6").graph
@@ -420,7 +428,7 @@ def test_ldpc_config_backend_and_schedule():
     with pytest.raises(ScenarioError):
         ECCS.config({"name": "ldpc", "backend": "cuda"})
     expected = "torch" if torch.cuda.is_available() else "numba"
-    assert bp.resolve_backend("auto") == expected
+    assert resolve_backend("auto") == expected
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -13,14 +13,10 @@ from hypothesis import strategies as st
 
 from noisylink.errors import ScenarioError
 from noisylink.phy.ecc import ECCS
-from noisylink.phy.ecc.reed_solomon import ReedSolomon, rs_encode_blocks, rs_syndromes
-from noisylink.phy.ecc.rs_decoder import (
-    decode_numba,
-    decode_torch,
-    gf_tables,
-    llr_to_bytes,
-    syndromes_numba,
-)
+from noisylink.phy.ecc.reed_solomon.code import ReedSolomon, rs_encode_blocks, rs_syndromes
+from noisylink.phy.ecc.reed_solomon.field import gf_tables
+from noisylink.phy.ecc.reed_solomon.numba import decode_numba, llr_to_bytes, syndromes_numba
+from noisylink.phy.ecc.reed_solomon.torch import decode_torch
 
 N = 255
 # n - k = 32 (CCSDS), 16, 64, 33 and 3 (odd: commpy's errors-only decoder drops a syndrome)
@@ -121,6 +117,7 @@ def test_llr_to_bytes_hard_decision_and_erasures():
 # --- correction, agreement, failure ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", KS)
 def test_corrects_every_pattern_within_capacity(k: int):
     rng = np.random.default_rng(k)
@@ -199,6 +196,7 @@ def test_bad_shapes_and_k_are_value_errors():
         decode_torch(torch.zeros((1, N), dtype=torch.uint8), None, 255)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),

@@ -12,15 +12,15 @@ from commpy import ConvolutionalEncoder, Trellis, viterbi_decode
 
 from noisylink.errors import ScenarioError
 from noisylink.phy.ecc import ECCS
-from noisylink.phy.ecc import viterbi as vit
-from noisylink.phy.ecc.viterbi import (
+from noisylink.phy.ecc.convolutional import numba as conv_numba
+from noisylink.phy.ecc.convolutional import torch as conv_torch
+from noisylink.phy.ecc.convolutional.code import encode_blocks, k7_trellis
+from noisylink.phy.ecc.convolutional.numba import viterbi_decode_numba
+from noisylink.phy.ecc.convolutional.torch import viterbi_decode_torch
+from noisylink.phy.ecc.convolutional.trellis import (
     TrellisTables,
-    encode_blocks,
-    k7_trellis,
     shift_register_trellis,
     trellis_tables,
-    viterbi_decode_numba,
-    viterbi_decode_torch,
 )
 
 K7 = (7, (0o171, 0o133))
@@ -136,6 +136,7 @@ def test_exact_ties_are_broken_like_commpy(levels: int):
     assert np.count_nonzero(ours != bits) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("constraint_length", "generators"), OTHER_CODES)
 def test_other_codes_equal_commpy(constraint_length: int, generators: tuple[int, ...]):
     """The decoders are generic: other rates and memories (sums of three LLRs in commpy's
@@ -242,7 +243,7 @@ def test_block_counts_and_group_padding(blocks: int):
     np.testing.assert_array_equal(viterbi_decode_numba(tables, llr), expected)
     for butterfly in (True, False):  # the generic ACS loop too
         out = np.zeros_like(expected)
-        vit._viterbi_kernel(
+        conv_numba._viterbi_kernel(
             llr,
             2,
             6,
@@ -255,9 +256,10 @@ def test_block_counts_and_group_padding(blocks: int):
             out,
         )
         np.testing.assert_array_equal(out, expected)
-    width = vit._group_width(blocks, 46 * 8)
+    width = conv_numba._group_width(blocks, 46 * 8)
     assert 8 <= width <= 64 and width % 8 == 0
-    assert vit._group_width(1000, vit.GROUP_DECISION_BYTES // 20) == 16  # long blocks: narrower
+    long_blocks = conv_numba.GROUP_DECISION_BYTES // 20
+    assert conv_numba._group_width(1000, long_blocks) == 16  # long blocks: narrower
 
 
 def test_torch_chunking_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch):
@@ -265,7 +267,8 @@ def test_torch_chunking_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch):
     _, coded = coded_blocks(tables, 11, 90, seed=11)
     llr = torch.from_numpy(awgn_llr(coded, 1.5, 0.5, np.random.default_rng(11)))
     whole = viterbi_decode_torch(tables, llr)
-    monkeypatch.setattr(vit, "TIME_CHUNK_ELEMENTS", 3 * 11 * 128)  # three steps per time chunk
+    # three steps per time chunk
+    monkeypatch.setattr(conv_torch, "TIME_CHUNK_ELEMENTS", 3 * 11 * 128)
     small = viterbi_decode_torch(tables, llr, decision_bytes=4 * 96 * 64)  # four blocks a chunk
     np.testing.assert_array_equal(small.numpy(), whole.numpy())
 

@@ -18,20 +18,20 @@ from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
-import noisylink.link.results as results_module
+import noisylink.results.identity as identity_module
 from noisylink.cli import app
 from noisylink.errors import NoisylinkError, ScenarioError
-from noisylink.link.results import (
+from noisylink.link.runner import run_scenario
+from noisylink.results.file import ResultsFile, read_rows
+from noisylink.results.identity import setting_id
+from noisylink.results.row import (
     COLUMNS,
     INTEGER_COLUMNS,
     NUMBER_COLUMNS,
     TIMING_COLUMNS,
-    read_rows,
-    setting_id,
+    ResultRow,
 )
-from noisylink.link.runner import run_scenario
 from noisylink.scenarios.loading import parse_scenario
-from noisylink.sweeps.store import ResultsStore
 from noisylink.sweeps.study import Scale, builtin_study_names, load_study
 from noisylink.sweeps.sweep import run_sweep
 
@@ -61,6 +61,7 @@ def comparable(rows: list[dict[str, str]]) -> dict[tuple[str, ...], dict[str, st
     }
 
 
+@pytest.mark.slow
 def test_sweep_rows_equal_the_in_process_run_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
     study = load_study(str(write_study(tmp_path, [SMALL])))
     outcome = run_sweep(study, tmp_path / "sweep", workers=2)
@@ -79,6 +80,7 @@ def test_sweep_rows_equal_the_in_process_run_and_a_rerun_adds_nothing(tmp_path: 
     assert len(list(examples.glob("*.png"))) == 1 + 8
 
 
+@pytest.mark.slow
 def test_scale_grows_a_finished_sweep_without_recomputing(tmp_path: Path) -> None:
     path = write_study(tmp_path, [SMALL], scale={"images": 1, "trials": 1})
     first = run_sweep(load_study(str(path)), tmp_path / "out", workers=1)
@@ -100,13 +102,14 @@ def full_row(**values: object) -> dict[str, object]:
 
 def test_store_drops_a_partial_last_line_and_knows_finished_rows(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
-    with ResultsStore(path) as store:
+    with ResultsFile.resume(path) as store:
         for trial in range(3):
-            store.append(full_row(scenario="s", setting="f", cell_id="abc", image="x",
-                                  image_id="i", trial=trial, decode_error="two\nlines"))
+            store.append(ResultRow(**full_row(scenario="s", setting="f", cell_id="abc", image="x",
+                                              image_id="i", trial=trial,
+                                              decode_error="two\nlines")))
     with path.open("a") as handle:
         handle.write("s,0,abc,jpeg,")  # what a kill in the middle of a write leaves
-    store = ResultsStore(path)
+    store = ResultsFile.resume(path)
     store.close()
     assert store.repaired_bytes == len("s,0,abc,jpeg,")
     assert store.done == {("s", "f", "abc", "x", "i", trial) for trial in range(3)}
@@ -119,7 +122,7 @@ def test_store_refuses_a_file_with_other_columns(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(NoisylinkError, match="other columns"):
-        ResultsStore(path)
+        ResultsFile.resume(path)
 
 
 # A study slow enough to be killed in the middle: commpy's RS decoder on every frame.
@@ -133,6 +136,7 @@ SLOW = SMALL | {
 }
 
 
+@pytest.mark.slow
 def test_kill_9_mid_sweep_then_resume_gives_exactly_the_expected_rows(tmp_path: Path) -> None:
     study = write_study(tmp_path, [SLOW])
     out = tmp_path / "out"
@@ -164,6 +168,7 @@ def test_kill_9_mid_sweep_then_resume_gives_exactly_the_expected_rows(tmp_path: 
     assert comparable(rows) == comparable(read_rows(reference.results_path))
 
 
+@pytest.mark.slow
 def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path: Path) -> None:
     broken = SMALL | {"codec": [{"name": "jpeg", "quality": 50}, {"name": "jpeg", "bpp": 0.01}]}
     outcome = run_sweep(load_study(str(write_study(tmp_path, [broken]))), tmp_path / "out",
@@ -174,6 +179,7 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path: Path) -> Non
     assert len(rows) == 16 and {r["codec_params"] for r in rows} == {'{"quality": 50}'}
 
 
+@pytest.mark.slow
 def test_study_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
     bad = write_study(tmp_path, [SMALL | {"channel": {"name": "bsc", "ber": "high"}}])
     with pytest.raises(ScenarioError) as info:
@@ -208,6 +214,7 @@ def test_study_paths_are_relative_to_the_study_and_builtins_resolve(tmp_path: Pa
     assert one.scenarios[0].trials == 3 and one.scenarios[0].images.size == 32
 
 
+@pytest.mark.slow
 def test_ray_and_local_engines_give_the_same_rows(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     study = load_study(str(write_study(tmp_path, [SMALL | {"trials": 1}])))
@@ -222,6 +229,7 @@ def test_ray_and_local_engines_give_the_same_rows(tmp_path: Path) -> None:
         read_rows(local.results_path))
 
 
+@pytest.mark.slow
 def test_sweep_and_plot_commands(tmp_path: Path) -> None:
     study = write_study(tmp_path, [SMALL | {"trials": 1}])
     out = tmp_path / "out"
@@ -260,6 +268,7 @@ def sweep_cli(*args: str) -> Result:
     return CliRunner().invoke(app, ["sweep", *args, "--workers", "1"])
 
 
+@pytest.mark.slow
 def test_a_changed_study_is_refused_in_one_line_and_its_old_rows_stay(tmp_path: Path) -> None:
     out = tmp_path / "s"
     first = run_sweep(load_study(str(write_study(tmp_path, [TINY]))), out, workers=1)
@@ -284,12 +293,13 @@ def test_a_changed_study_is_refused_in_one_line_and_its_old_rows_stay(tmp_path: 
     assert (out / "results.csv").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_rows_of_another_noisylink_version_are_not_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     study = load_study(str(write_study(tmp_path, [TINY])))
     run_sweep(study, tmp_path / "s", workers=1)
-    monkeypatch.setattr(results_module, "__version__", "99.0")
+    monkeypatch.setattr(identity_module, "__version__", "99.0")
     with pytest.raises(NoisylinkError, match="different study"):
         run_sweep(study, tmp_path / "s", workers=1)
 
@@ -313,6 +323,7 @@ def test_the_setting_covers_what_changes_numbers_and_not_what_only_adds_rows() -
         assert setting_id(parse_scenario(data, "t")) != setting_id(base), data
 
 
+@pytest.mark.slow
 def test_a_changed_picture_of_the_same_name_is_refused(tmp_path: Path) -> None:
     pictures = tmp_path / "pictures"
     pictures.mkdir()
@@ -326,6 +337,7 @@ def test_a_changed_picture_of_the_same_name_is_refused(tmp_path: Path) -> None:
         run_sweep(study, tmp_path / "s", workers=1)
 
 
+@pytest.mark.slow
 def test_fresh_moves_old_results_aside_and_starts_over(tmp_path: Path) -> None:
     out = tmp_path / "s"
     run_sweep(load_study(str(write_study(tmp_path, [TINY]))), out, workers=1)
@@ -365,6 +377,7 @@ CORRUPTIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_a_corrupted_results_file_is_one_line_naming_file_and_line(
     tmp_path: Path, kind: str
@@ -377,7 +390,7 @@ def test_a_corrupted_results_file_is_one_line_naming_file_and_line(
     data = f"{header}\n{first}\n".encode() + damaged(second, kind) + b"\n"
     path.write_bytes(data)
     with pytest.raises(NoisylinkError) as info:
-        ResultsStore(path)
+        ResultsFile.resume(path)
     assert str(info.value) == f"{path}: {CORRUPTIONS[kind]}"
     assert path.read_bytes() == data  # left as it was
     result = sweep_cli(str(study), "--out", str(out))

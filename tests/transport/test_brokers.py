@@ -56,6 +56,7 @@ async def test_round_trip_qos1(kind: str) -> None:
         await round_trip(broker)
 
 
+@pytest.mark.slow
 async def test_users_only(kind: str) -> None:
     with start_broker(kind, users={"alice": "secret", "bob": "pa:ss word"}) as broker:
         await round_trip(broker, username="alice", password="secret")
@@ -102,6 +103,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.slow
 async def test_tls_only(kind: str, certificate: tuple[Path, Path]) -> None:
     cert, _ = certificate
     with start_broker(kind, tls=certificate, users={"alice": "secret"}) as broker:
@@ -116,6 +118,7 @@ async def test_tls_only(kind: str, certificate: tuple[Path, Path]) -> None:
                 pass
 
 
+@pytest.mark.slow
 async def test_restart_keeps_port(kind: str) -> None:
     with start_broker(kind) as broker:
         port, workdir = broker.port, broker.workdir

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import yaml
 
+from noisylink.codecs.classical import PictureSideInfo
+from noisylink.codecs.diffusion.codecs import DiffusionSideInfo
 from noisylink.errors import NoisylinkError
 from noisylink.link.frames import FrameHeader
 from noisylink.link.messages import (
@@ -28,8 +30,9 @@ from noisylink.link.messages import (
     StreamId,
     StreamStart,
 )
-from noisylink.link.results import TIMING_COLUMNS, read_rows
 from noisylink.link.runner import run_scenario
+from noisylink.results.file import read_rows
+from noisylink.results.row import TIMING_COLUMNS
 from noisylink.scenarios import parse_scenario
 from noisylink.transport import wire
 from noisylink.transport.brokers import mosquitto_binary, start_broker
@@ -59,7 +62,8 @@ def test_every_message_kind_survives_the_wire_bit_for_bit() -> None:
     stream = StreamId(3, 1, 4)
     header = FrameHeader(77, 2, 5, 256)
     messages = [
-        StreamStart(stream, 1234, {"height": 8, "note": "é"}, 5, 0.25, b"\x00\xffpayload"),
+        StreamStart(stream, 1234, DiffusionSideInfo(8, 8, 3, "robust", "prior-é", 64, 4, 3, 0,
+                                                    2**40, 8), 5, 0.25, b"\x00\xffpayload"),
         FrameOnAir(stream, 2, header, rng.integers(0, 2, 999).astype(np.uint8)),
         FrameOnAir(stream, 3, None, (rng.normal(size=40) + 1j * rng.normal(size=40))),
         FrameReceived(stream, 2, header, rng.normal(size=(3, 7)), rng.random(7), 11),
@@ -82,7 +86,9 @@ def test_every_message_kind_survives_the_wire_bit_for_bit() -> None:
 
 
 def test_wire_rejects_what_is_not_a_message() -> None:
-    data = wire.encode(StreamStart(StreamId(0, 0, 0), 8, {}, 1, 0.0, b"abcdef"), n=0)
+    data = wire.encode(
+        StreamStart(StreamId(0, 0, 0), 8, PictureSideInfo(8, 8, 1), 1, 0.0, b"abcdef"), n=0
+    )
     for bad in (b"", b"\x00\x00", data[:-3], b"\x00\x00\x00\x02{}", b"\x00\x00\x00\x01x"):
         with pytest.raises(wire.WireError):
             wire.decode(bad)
@@ -166,6 +172,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]
     return comparable(run_scenario(parse_scenario(SCENARIO, "test"), out).results_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_mqtt_run_equals_the_in_process_run(kind: str, tmp_path: Path, scenario_file: Path,
                                             in_process: list[dict[str, str]]) -> None:
@@ -176,6 +183,7 @@ def test_mqtt_run_equals_the_in_process_run(kind: str, tmp_path: Path, scenario_
     assert comparable(tmp_path / "out" / "results.csv") == in_process
 
 
+@pytest.mark.slow
 def test_one_command_run_starts_and_stops_its_own_broker(tmp_path: Path, scenario_file: Path,
                                                          in_process: list[dict[str, str]]) -> None:
     result = noisylink("run", str(scenario_file), "--transport", "mqtt", "--out",
@@ -214,6 +222,7 @@ def wait_for_rows(results: Path, count: int, deadline_s: float = 600) -> int:
     raise AssertionError(f"fewer than {count} rows after {deadline_s} s")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_broker_restart_mid_run_loses_and_repeats_nothing(
     kind: str, tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
@@ -234,6 +243,7 @@ def test_broker_restart_mid_run_loses_and_repeats_nothing(
     assert comparable(tmp_path / "out" / "results.csv") == in_process
 
 
+@pytest.mark.slow
 def test_a_dead_role_makes_the_others_stop_with_a_clear_message(
     tmp_path: Path, scenario_file: Path
 ) -> None:
@@ -252,6 +262,7 @@ def test_a_dead_role_makes_the_others_stop_with_a_clear_message(
     assert finished >= 2  # rows written before the failure stay readable
 
 
+@pytest.mark.slow
 def test_wrong_password_is_one_line_and_exit_2(tmp_path: Path, scenario_file: Path) -> None:
     with start_broker(KINDS[0], users={"alice": "right"}) as broker:  # type: ignore[arg-type]
         env = os.environ | {"NOISYLINK_MQTT_USERNAME": "alice",
@@ -285,6 +296,7 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.slow
 def test_tls_with_a_self_signed_certificate(tmp_path: Path, scenario_file: Path,
                                             in_process: list[dict[str, str]]) -> None:
     cert, key = self_signed_certificate(tmp_path)
@@ -308,7 +320,7 @@ GARBAGE = (
     b"[1,2,3]", b'{"role":[1]}', b'{"next": 1e400}', b"[" * 100_000 + b"]" * 100_000,
     b"\x00\x00\x00\x02{}", wire.encode(Finished(), n=0),  # a forged end of the run, unsealed
     wire.encode(StreamEnd(StreamId(0, 0, 0)), n=0),
-    wire.encode(StreamStart(StreamId(999, 0, 0), 8, {}, 1, 0.0, b"x"), n=0),
+    wire.encode(StreamStart(StreamId(999, 0, 0), 8, PictureSideInfo(8, 8, 1), 1, 0.0, b"x"), n=0),
 )
 
 
@@ -356,6 +368,7 @@ def finish(processes: dict[str, subprocess.Popen[str]], timeout: float = 300
     return outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_garbage_retained_messages_and_replays_of_an_earlier_run_change_nothing(
     kind: str, tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
@@ -388,6 +401,7 @@ def test_garbage_retained_messages_and_replays_of_an_earlier_run_change_nothing(
         assert all(line.startswith("warning: ") for line in stderr.splitlines())
 
 
+@pytest.mark.slow
 def test_with_a_key_messages_from_whoever_lacks_it_do_not_count(
     tmp_path: Path, scenario_file: Path, in_process: list[dict[str, str]]
 ) -> None:
@@ -417,6 +431,7 @@ def test_with_a_key_messages_from_whoever_lacks_it_do_not_count(
     assert manifest["mqtt"]["signed"] is True and manifest["mqtt"]["dropped"]["unsigned"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(kind: str, tmp_path: Path
                                                                    ) -> None:
@@ -451,6 +466,7 @@ def test_two_role_sets_on_one_run_id_the_later_stops_with_one_line(kind: str, tm
         assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_one_command_run_stops_its_role_processes(tmp_path: Path) -> None:
     scenario = tmp_path / "sigterm-run.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO | {"name": "sigterm-run", "trials": 50}))
@@ -470,6 +486,7 @@ def test_sigterm_to_the_one_command_run_stops_its_role_processes(tmp_path: Path)
     assert parent.returncode != 0 and "interrupted" in stderr
 
 
+@pytest.mark.slow
 def test_an_unreachable_broker_is_one_line_naming_the_role_once(tmp_path: Path,
                                                                  scenario_file: Path) -> None:
     from noisylink.transport.brokers import free_port
@@ -484,6 +501,7 @@ def test_an_unreachable_broker_is_one_line_naming_the_role_once(tmp_path: Path,
     assert role in ("receiver", "channel", "transmitter") and line.count(f"{role}:") == 1
 
 
+@pytest.mark.slow
 def test_rx_refuses_an_out_folder_that_holds_results_unless_force(tmp_path: Path,
                                                                   scenario_file: Path) -> None:
     out = tmp_path / "out"

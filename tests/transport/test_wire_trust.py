@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pytest
 
+from noisylink.codecs.classical import PictureSideInfo
 from noisylink.link.messages import (
     Finished,
     FrameReceived,
@@ -42,6 +43,8 @@ SCENARIO = {
     "trials": 2,
 }
 TOKEN = bytes.fromhex("0011223344556677")
+SIDE = PictureSideInfo(32, 32, 3)
+PICTURE = SIDE.to_json()
 KEY = b"k" * 32
 
 
@@ -86,9 +89,29 @@ MALFORMED_LINK_MESSAGES = {
     "missing blob": head(env={"n": 0}, kind="frame", stream=[0, 0, 0], seq=0, header=None,
                          blobs=[]),
     "encode_s is infinite": head(env={"n": 0}, kind="start", stream=[0, 0, 0], n_bits=8,
-                                 side_info={}, n_frames=1, encode_s=1e400,
+                                 side_info=PICTURE, n_frames=1, encode_s=1e400,
                                  blobs=[["truth", 1, None, None]]) + b"x",
     "empty": b"",
+    **{
+        f"side info {name}": head(env={"n": 0}, kind="start", stream=[0, 0, 0], n_bits=8,
+                                  side_info=side_info, n_frames=1, encode_s=0.0,
+                                  blobs=[["truth", 1, None, None]]) + b"x"
+        for name, side_info in {
+            "empty": {},
+            "a list": [32, 32, 3],
+            "of no codec": {**PICTURE, "note": "x"},
+            "height a string": {**PICTURE, "height": "32"},
+            "channels a bool": {**PICTURE, "channels": True},
+            "channels 2": {**PICTURE, "channels": 2},
+            "width 0": {**PICTURE, "width": 0},
+            "too many pixels": {**PICTURE, "height": 1 << 20, "width": 1 << 20},
+            "K huge": {**PICTURE, "method": "turbo", "model": "bundled", "K": 2**70, "M": 20,
+                       "T": 10, "N": 0, "seed": 0, "chunk_atoms": 8},
+            "unknown method": {**PICTURE, "method": "magic", "model": "bundled", "K": 64,
+                               "M": 4, "T": 3, "N": 0, "seed": 0, "chunk_atoms": 8},
+            "bits a float": {**PICTURE, "model": "necst-eps0.1", "bits": 100.0},
+        }.items()
+    },
 }
 
 
@@ -170,7 +193,7 @@ def sealed(topic: str, body: bytes, token: bytes = TOKEN, key: bytes | None = No
 
 def start_message(plan_stream: StreamId, n: int) -> bytes:
     truth = b"\x01" * 100
-    return wire.encode(StreamStart(plan_stream, 800, {}, 1, 0.0, truth), n=n)
+    return wire.encode(StreamStart(plan_stream, 800, SIDE, 1, 0.0, truth), n=n)
 
 
 async def test_every_hostile_message_is_dropped_counted_and_reported_once() -> None:
@@ -212,9 +235,9 @@ async def test_messages_that_do_not_fit_the_plan_are_dropped_in_order() -> None:
     good = StreamId(0, 1, 1)
     sequence = [
         wire.encode(StreamEnd(StreamId(0, 0, 0)), n=0),  # end of a stream never started
-        wire.encode(StreamStart(StreamId(999, 0, 0), 8, {}, 1, 0.0, b"x"), n=1),  # not planned
-        wire.encode(StreamStart(StreamId(0, 0, 2), 8, {}, 1, 0.0, b"x"), n=2),  # trial 2 of 2
-        wire.encode(StreamStart(good, 8, {}, 5, 0.0, b"x"), n=3),  # 5 frames for one byte
+        wire.encode(StreamStart(StreamId(999, 0, 0), 8, SIDE, 1, 0.0, b"x"), n=1),  # not planned
+        wire.encode(StreamStart(StreamId(0, 0, 2), 8, SIDE, 1, 0.0, b"x"), n=2),  # trial 2 of 2
+        wire.encode(StreamStart(good, 8, SIDE, 5, 0.0, b"x"), n=3),  # 5 frames for one byte
         start_message(good, 4),
         start_message(good, 5),  # started twice
         wire.encode(FrameReceived(good, 0, None, np.zeros(3, complex), 0.1, 0), n=6),  # size

@@ -1,14 +1,15 @@
 """NECST and IABF as link codecs: 28x28 gray images to m bits that go straight onto the channel.
 
 The payload is already channel-coded (the model was trained against bit flips), so scenarios
-use it with ECC ``none``. Side info names the model and m. Any bits decode: missing bits read
-as 0, extra bits are ignored.
+use it with ECC ``none``. Side info (``JsccSideInfo``) names the model and m. Any bits decode:
+missing bits read as 0, extra bits are ignored.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pydantic
 
-from noisylink.codecs.base import CODECS, Codec, Encoded, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, SideInfo, as_hwc, json_int, json_text
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.codecs.jscc.weights import (
     BUNDLED_EPS,
@@ -29,11 +30,30 @@ from noisylink.errors import LinkError
 from noisylink.registry import ComponentConfig
 
 if TYPE_CHECKING:  # torch loads on first encode/decode, not at start-up
+    import torch
+
     from noisylink.codecs.jscc.model import JsccModel
 
-__all__ = ["IabfCodec", "JsccConfig", "NecstCodec"]
+__all__ = ["IabfCodec", "JsccConfig", "JsccSideInfo", "NecstCodec"]
 
 SIDE = 28
+MAX_BITS = 1 << 24  # a model with more bits would have more than 16 million parameters
+
+
+@dataclass(frozen=True)
+class JsccSideInfo(SideInfo):
+    """The picture's shape (28x28 gray), the model's folder name and its number of bits."""
+
+    model: str
+    bits: int
+
+    @classmethod
+    def fields_from_json(cls, data: Mapping[str, object]) -> dict[str, Any]:
+        return {
+            **super().fields_from_json(data),
+            "model": json_text(data, "model"),
+            "bits": json_int(data, "bits", 1, MAX_BITS),
+        }
 
 
 class JsccConfig(ComponentConfig):
@@ -64,8 +84,9 @@ class JsccConfig(ComponentConfig):
         return f"{self.name}({inner})"
 
 
-class _JsccCodec(Codec):
-    """One stream at a time, on the CPU; any bits decode (``always_decodable``)."""
+class _JsccCodec(Codec[JsccSideInfo]):
+    """One stream at a time, on the scenario's device; any bits decode
+    (``always_decodable``)."""
 
     always_decodable: ClassVar[bool] = True
     uses_model: ClassVar[bool] = True
@@ -74,6 +95,11 @@ class _JsccCodec(Codec):
 
     def __init__(self, config: JsccConfig):
         self.config = config
+        self.device = "cpu"
+
+    def bind_device(self, device: str) -> None:
+        """Run the network on the scenario's device ("auto", "cpu", "cuda")."""
+        self.device = device
 
     @cached_property
     def folder(self) -> Path:
@@ -85,9 +111,16 @@ class _JsccCodec(Codec):
 
     @cached_property
     def model(self) -> JsccModel:
-        return load_model(self.folder)
+        from noisylink.codecs.devices import resolve_torch_device
 
-    def encode(self, image: ImageArray) -> Encoded:
+        return load_model(self.folder).to(resolve_torch_device(self.device))
+
+    def _on_device(self, array: np.ndarray) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(array).to(next(self.model.parameters()).device)
+
+    def encode(self, image: ImageArray) -> Encoded[JsccSideInfo]:
         import torch
 
         image = as_hwc(image)
@@ -97,29 +130,27 @@ class _JsccCodec(Codec):
                 f"{image.shape[0]}x{image.shape[2]} (set images: {{size: 28, color: gray}})",
                 stage="encode",
             )
-        pixels = torch.from_numpy(image.reshape(1, -1).astype(np.float32) / 255.0)
+        pixels = self._on_device(image.reshape(1, -1).astype(np.float32) / 255.0)
         with torch.no_grad():
-            probability = torch.sigmoid(self.model.logits(pixels))[0]
+            probability = torch.sigmoid(self.model.logits(pixels))[0].cpu()
         if self.config.sampling == "mode":
             bits = (probability > 0.5).numpy()
         else:
             seed = (self.config.seed << 32) ^ zlib.crc32(image.tobytes())
             uniform = np.random.default_rng(seed).random(probability.shape[0])
             bits = uniform < probability.numpy()
-        side_info = {
-            "height": SIDE, "width": SIDE, "channels": 1,
-            "model": model_dir_name(self.method, self.config.eps), "bits": self.bits,
-        }
+        side_info = JsccSideInfo(SIDE, SIDE, 1, model_dir_name(self.method, self.config.eps),
+                                 self.bits)
         return Encoded(np.packbits(bits.astype(np.uint8)).tobytes(), self.bits, side_info)
 
-    def decode(self, payload: bytes, n_bits: int, side_info: Mapping[str, Any]) -> ImageArray:
+    def decode(self, payload: bytes, n_bits: int, side_info: JsccSideInfo) -> ImageArray:
         import torch
 
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))[: self.bits]
         code = np.zeros(self.bits, dtype=np.float32)
         code[: len(bits)] = bits
         with torch.no_grad():
-            pixels = self.model.decode(torch.from_numpy(code)[None])[0].numpy()
+            pixels = self.model.decode(self._on_device(code)[None])[0].cpu().numpy()
         picture = np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
         return picture.reshape(SIDE, SIDE, 1)
 

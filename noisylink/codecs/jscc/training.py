@@ -35,6 +35,7 @@ from noisylink.errors import NoisylinkError
 
 Method = Literal["necst", "iabf"]
 Estimator = Literal["vimco", "rloo"]
+Adversarial = Literal["regularize", "replace"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Recipe:
     samples: int = 5
     estimator: Estimator = "vimco"
     info_weight: float = 0.001  # IABF's λ
-    adversarial: Literal["regularize", "replace"] = "regularize"  # IABF: ``iabf_step_loss``
+    adversarial: Adversarial = "regularize"  # IABF: ``iabf_step_loss``
     adversarial_weight: float = 0.1  # IABF with ``regularize``: weight of the adversarial term
     patience: int = 20  # epochs without a better validation loss before stopping
     seed: int = 0

@@ -1,7 +1,9 @@
 """Finding and loading trained NECST/IABF models (fp16 safetensors + config.json).
 
-The committed models live in this package's ``weights/<method>-eps<ε>/``; any folder with the
-same two files can stand in (``weights:`` in a scenario, ``--weights`` on the command line).
+The committed models live in this package's ``weights/<method>-eps<ε>/``, each an entry of the
+registry of bundled weights (``noisylink.weights``, where ``weights: bundled`` resolves); any
+folder with the same two files can stand in (``weights:`` in a scenario, ``--weights`` on the
+command line).
 
 Such a folder is checked before anything is allocated: ``config.json`` must describe a shape of
 bounded size (``JsccShape.from_json``), and ``model.safetensors`` must declare, in its header,
@@ -18,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noisylink.errors import LinkError
-from noisylink.safeload import check_tensors, read_safetensors_header
+from noisylink.safeload import load_safetensors
+from noisylink.weights import bundled_weights
 
 if TYPE_CHECKING:
     from noisylink.codecs.jscc.model import JsccModel
 
-BUNDLED_DIR = Path(__file__).parent / "weights"
 BUNDLED_EPS = (0.1, 0.2, 0.3, 0.4)
 METHODS = ("necst", "iabf")
 
@@ -34,9 +36,10 @@ def model_dir_name(method: str, eps: float) -> str:
 
 
 def model_dir(root: str | Path, method: str, eps: float) -> Path:
-    """The folder of ``method`` trained at ``eps`` under ``root`` ('bundled' = the package's)."""
-    base = BUNDLED_DIR if str(root) == "bundled" else Path(root)
-    return base / model_dir_name(method, eps)
+    """The folder of ``method`` trained at ``eps`` under ``root`` ('bundled': the registry's)."""
+    if str(root) == "bundled":
+        return bundled_weights(model_dir_name(method, eps)).folder
+    return Path(root) / model_dir_name(method, eps)
 
 
 def read_description(folder: Path) -> dict[str, Any]:
@@ -62,19 +65,15 @@ def read_description(folder: Path) -> dict[str, Any]:
 @lru_cache(maxsize=16)
 def load_model(folder: Path) -> JsccModel:
     """Load a model in float32 for inference (cached per folder), after checking its files."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from noisylink.codecs.jscc.model import JsccModel, JsccShape, tensor_shapes
 
     shape = JsccShape.from_json(read_description(folder)["shape"])
     weights = folder / "model.safetensors"
     try:
-        check_tensors(read_safetensors_header(weights), tensor_shapes(shape))
-        state = load_file(str(weights))
+        state = load_safetensors(weights, tensor_shapes(shape))
     except ValueError as exc:
         raise LinkError(f"{weights}: {exc}") from None
-    except (OSError, RuntimeError, SafetensorError) as exc:
+    except OSError as exc:
         raise LinkError(f"cannot read {weights}: {str(exc).splitlines()[0]}") from None
     model = JsccModel(shape)
     model.load_state_dict({key: value.float() for key, value in state.items()})

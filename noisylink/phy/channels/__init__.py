@@ -4,7 +4,16 @@ Importing this package registers every channel in ``CHANNELS``.
 """
 
 from noisylink.phy.channels.awgn import AWGN, AWGNConfig, SNRConfig
-from noisylink.phy.channels.base import CHANNELS, Channel, ChannelConfig, ChannelKind
+from noisylink.phy.channels.base import (
+    CHANNELS,
+    BitChannel,
+    Channel,
+    ChannelConfig,
+    ChannelKind,
+    NoiseVariance,
+    SymbolChannel,
+    channel_class,
+)
 from noisylink.phy.channels.bec import BEC, BECConfig
 from noisylink.phy.channels.bsc import BSC, LLR_CAP, BSCConfig
 from noisylink.phy.channels.gilbert_elliott import GilbertElliott, GilbertElliottConfig
@@ -19,12 +28,16 @@ __all__ = [
     "AWGNConfig",
     "BECConfig",
     "BSCConfig",
+    "BitChannel",
     "Channel",
     "ChannelConfig",
     "ChannelKind",
     "GilbertElliott",
     "GilbertElliottConfig",
+    "NoiseVariance",
     "Rayleigh",
     "RayleighConfig",
     "SNRConfig",
+    "SymbolChannel",
+    "channel_class",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 import pydantic
 from numpy.typing import ArrayLike, NDArray
 
-from noisylink.phy.channels.base import CHANNELS, ChannelConfig, ChannelKind
+from noisylink.phy.channels.base import CHANNELS, ChannelConfig, SymbolChannel
 
 
 class SNRConfig(ChannelConfig):
@@ -78,10 +78,8 @@ class AWGNConfig(SNRConfig):
 
 
 @CHANNELS.register("awgn", AWGNConfig)
-class AWGN:
+class AWGN(SymbolChannel):
     """``transmit(symbols, rng) -> (symbols + noise, N0)``; two normal draws per symbol."""
-
-    kind: ClassVar[ChannelKind] = "symbols"
 
     def __init__(self, config: AWGNConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
         self.config = config

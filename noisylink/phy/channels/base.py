@@ -19,14 +19,17 @@ keywords let a channel given in Eb/N0 convert to Es/N0 = Eb/N0 * code_rate * bit
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Protocol
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from noisylink.registry import ComponentConfig, Registry
 
 ChannelKind = Literal["bits", "symbols"]
+NoiseVariance = NDArray[np.float64] | float
+"""N0 per complex symbol: one value for a whole frame, or one per symbol (fading)."""
 
 
 class ChannelConfig(ComponentConfig):
@@ -36,11 +39,43 @@ class ChannelConfig(ComponentConfig):
     sweep_params: ClassVar[tuple[str, ...]] = ()
 
 
-class Channel(Protocol):
-    kind: ClassVar[ChannelKind]
-    config: ChannelConfig
+class BitChannel(ABC):
+    """A channel on bits: ``uint8`` bits ``[n]`` in, LLRs ``float64 [n]`` out."""
 
-    def transmit(self, x: NDArray, rng: np.random.Generator): ...
+    kind: ClassVar[Literal["bits"]] = "bits"
+
+    def __init__(self, config: ChannelConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
+        self.config = config
+
+    @abstractmethod
+    def transmit(self, x: ArrayLike, rng: np.random.Generator) -> NDArray[np.float64]:
+        """LLRs of the bits ``x`` after the channel (project sign; 0 for an erasure)."""
 
 
+class SymbolChannel(ABC):
+    """A channel on complex symbols: unit-energy symbols ``[n]`` in, the received (equalised)
+    symbols and the noise variance the soft demapper needs out."""
+
+    kind: ClassVar[Literal["symbols"]] = "symbols"
+
+    def __init__(self, config: ChannelConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
+        self.config = config
+
+    @abstractmethod
+    def transmit(
+        self, x: ArrayLike, rng: np.random.Generator
+    ) -> tuple[NDArray[np.complex128], NoiseVariance]:
+        """Received ``complex128 [n]`` and N0 (scalar or ``float64 [n]``)."""
+
+
+Channel = BitChannel | SymbolChannel
 CHANNELS: Registry[Channel] = Registry("channel")
+
+
+def channel_class(name: str) -> type[BitChannel] | type[SymbolChannel]:
+    """The class registered as channel ``name``, whose ``kind`` says what it carries."""
+    factory = CHANNELS.entry(name).factory
+    if isinstance(factory, type) and issubclass(factory, (BitChannel, SymbolChannel)):
+        return factory
+    raise TypeError(f"channel {name!r} is registered with a class that is neither a "
+                    "BitChannel nor a SymbolChannel")

@@ -13,7 +13,7 @@ import pydantic
 from commpy import Channels
 from numpy.typing import ArrayLike, NDArray
 
-from noisylink.phy.channels.base import CHANNELS, ChannelConfig, ChannelKind
+from noisylink.phy.channels.base import CHANNELS, BitChannel, ChannelConfig
 from noisylink.phy.channels.bsc import LLR_CAP, as_bits
 
 
@@ -27,10 +27,8 @@ class BECConfig(ChannelConfig):
 
 
 @CHANNELS.register("bec", BECConfig)
-class BEC:
+class BEC(BitChannel):
     """Memoryless erasures; ``transmit(bits, rng) -> LLRs`` with 0 where erased."""
-
-    kind: ClassVar[ChannelKind] = "bits"
 
     def __init__(self, config: BECConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
         self.config = config

@@ -14,7 +14,7 @@ import pydantic
 from commpy import Channels
 from numpy.typing import ArrayLike, NDArray
 
-from noisylink.phy.channels.base import CHANNELS, ChannelConfig, ChannelKind
+from noisylink.phy.channels.base import CHANNELS, BitChannel, ChannelConfig
 
 LLR_CAP = 30.0
 """Largest |LLR| a bit channel reports (a crossover probability of about 1e-13): p = 0 gives
@@ -57,10 +57,8 @@ class BSCConfig(ChannelConfig):
 
 
 @CHANNELS.register("bsc", BSCConfig)
-class BSC:
+class BSC(BitChannel):
     """Memoryless bit flips; ``transmit(bits, rng) -> LLRs`` (see module docstring)."""
-
-    kind: ClassVar[ChannelKind] = "bits"
 
     def __init__(self, config: BSCConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
         self.config = config

@@ -32,7 +32,7 @@ import numpy as np
 import pydantic
 from numpy.typing import ArrayLike, NDArray
 
-from noisylink.phy.channels.base import CHANNELS, ChannelConfig, ChannelKind
+from noisylink.phy.channels.base import CHANNELS, BitChannel, ChannelConfig
 from noisylink.phy.channels.bsc import as_bits, bits_to_llr
 
 Probability = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]
@@ -112,10 +112,8 @@ class GilbertElliottConfig(ChannelConfig):
 
 
 @CHANNELS.register("gilbert_elliott", GilbertElliottConfig)
-class GilbertElliott:
+class GilbertElliott(BitChannel):
     """Bursty bit flips; ``transmit(bits, rng) -> LLRs``, state carried across calls."""
-
-    kind: ClassVar[ChannelKind] = "bits"
 
     def __init__(
         self, config: GilbertElliottConfig, bits_per_symbol: int = 1, code_rate: float = 1.0

@@ -14,14 +14,14 @@ stream in one call or in many chunks gives identical results.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import pydantic
 from numpy.typing import ArrayLike, NDArray
 
 from noisylink.phy.channels.awgn import SNRConfig, as_symbols, complex_gaussian, noise_variance
-from noisylink.phy.channels.base import CHANNELS, ChannelKind
+from noisylink.phy.channels.base import CHANNELS, SymbolChannel
 
 
 class RayleighConfig(SNRConfig):
@@ -32,10 +32,8 @@ class RayleighConfig(SNRConfig):
 
 
 @CHANNELS.register("rayleigh", RayleighConfig)
-class Rayleigh:
+class Rayleigh(SymbolChannel):
     """``transmit(symbols, rng) -> (equalised symbols, N0 / |h|² per symbol)``."""
-
-    kind: ClassVar[ChannelKind] = "symbols"
 
     def __init__(self, config: RayleighConfig, bits_per_symbol: int = 1, code_rate: float = 1.0):
         self.config = config

@@ -1,7 +1,8 @@
 """Error-correcting codes behind one contract (see ``base``), looked up by name in ``ECCS``.
 
 Importing this package registers every code: ``none``, ``repetition``, ``rs``, ``ldpc``,
-``conv``.
+``conv``. The last three are packages with one module per decoder backend (``numba``,
+``torch``, ``reference``), chosen by their ``backend`` setting (``backends``).
 """
 
 from noisylink.phy.ecc.base import ECC, ECCS, hard_decision, n_blocks, pad_to_blocks

@@ -1,4 +1,4 @@
-"""The ECC contract and its registry.
+"""The ECC contract, its registry and the one LLR cleaning every decoder starts with.
 
 Bits are ``uint8`` arrays of 0/1, shape ``[n_bits]``. LLRs are ``float`` arrays with the
 project's sign: ``LLR = ln P(b=0|y) / P(b=1|y)`` (positive means 0; 0 means erased).
@@ -8,25 +8,30 @@ the last block with zero bits (the caller counts the padding as bandwidth) and r
 ``n_blocks * n`` bits. ``decode`` takes ``n_blocks * n`` LLRs and returns the
 ``n_blocks * k`` decided information bits and one ``ok`` flag per block: ``False`` where the
 decoder knows it failed (a code that cannot tell reports ``True``). Decoders never raise on
-channel errors.
+channel errors: each ``decode`` first passes its LLRs through ``clean_llr`` (NaN -> 0, an
+erasure; +-inf and beyond -> +-``LLR_LIMIT``), so no decoder sees a non-finite value; a numba
+kernel that reads each LLR once anyway may instead apply the same rule as it goes
+(``clean_value``), as Reed-Solomon's does.
+
+Where a decoder runs (numba, torch or the reference) is chosen in ``backends``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import Protocol
 
+import numba
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from noisylink.registry import ComponentConfig, Registry
 
-if TYPE_CHECKING:
-    import torch
-
 Bits = NDArray[np.uint8]
 LLRs = NDArray[np.floating]
+
+LLR_LIMIT = 1e6  # cleaned LLRs lie in [-LLR_LIMIT, LLR_LIMIT]: sums of them stay finite, and
+# Viterbi path metrics stay far below commpy's 1e18 "unreachable" mark
 
 
 class ECC(Protocol):
@@ -65,45 +70,26 @@ def hard_decision(llr: LLRs) -> Bits:
     return (np.asarray(llr) < 0).astype(np.uint8)
 
 
-# --- where a fast decoder runs ------------------------------------------------------------
-
-DecoderBackend = Literal["auto", "numba", "torch", "reference"]
-
-
-@functools.cache
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device (torch is imported on first use only)."""
-    import torch
-
-    return bool(torch.cuda.is_available())
+def clean_llr(llr: ArrayLike) -> NDArray[np.float64]:
+    """A fresh C-contiguous float64 copy of ``llr`` (same shape), each value cleaned by
+    ``clean_value``: what every decoder takes."""
+    values = np.asarray(llr, dtype=np.float64)
+    cleaned = np.empty(values.shape)
+    _clean_into(values.ravel(), cleaned.reshape(-1))
+    return cleaned
 
 
-def resolve_backend(backend: DecoderBackend) -> Literal["numba", "torch", "reference"]:
-    """``auto`` -> torch when CUDA is available, else numba; the others as given."""
-    if backend == "auto":
-        return "torch" if cuda_available() else "numba"
-    return backend
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def clean_value(value: float) -> float:
+    """One LLR cleaned: NaN -> 0 (an erasure), +-inf and anything beyond +-``LLR_LIMIT`` ->
+    +-``LLR_LIMIT``, the rest as is (``np.clip``'s values, -0.0 kept). For kernels that read
+    each LLR once anyway and clean it as they go, saving ``clean_llr``'s pass."""
+    return 0.0 if np.isnan(value) else min(max(value, -LLR_LIMIT), LLR_LIMIT)
 
 
-def torch_device() -> torch.device:
-    """The device the torch decoders use: the GPU when there is one."""
-    import torch
-
-    return torch.device("cuda" if cuda_available() else "cpu")
-
-
-class DecoderConfig(ComponentConfig):
-    """Base of the settings of codes with fast decoders (each declares ``backend``).
-
-    Settings listed in ``quiet_defaults`` are left out of ``params()`` (results, labels) at
-    their default values: every backend decodes alike, so existing labels stay as they were.
-    """
-
-    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend",)
-
-    def params(self) -> dict[str, Any]:
-        params = super().params()
-        for key in self.quiet_defaults:
-            if key in params and params[key] == type(self).model_fields[key].default:
-                del params[key]
-        return params
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _clean_into(values: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    """``out[i] = clean_value(values[i])``, in one parallel pass (one numpy pass after a numba
+    decoder would compete with its still-spinning worker threads)."""
+    for i in numba.prange(values.size):
+        out[i] = clean_value(values[i])

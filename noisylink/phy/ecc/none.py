@@ -1,7 +1,8 @@
 """The identity code: no protection, for the uncoded baseline of every study.
 
 Blocks are 8 bits (one byte) so that byte payloads need no padding; ``ok`` is always True
-because nothing can be checked.
+because nothing can be checked. Decoding is the hard decision on the cleaned LLRs
+(``clean_llr``; positive means 0, an erasure decides 0); it never raises on channel errors.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, hard_decision, pad_to_blocks
+from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, hard_decision, pad_to_blocks
 from noisylink.registry import ComponentConfig
 
 
@@ -38,5 +39,5 @@ class NoECC:
         return pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k).reshape(-1)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
-        llr = np.nan_to_num(np.asarray(llr, dtype=np.float64).reshape(-1, self.n), nan=0.0)
-        return hard_decision(llr).reshape(-1), np.ones(llr.shape[0], dtype=bool)
+        rows = clean_llr(llr).reshape(-1, self.n)
+        return hard_decision(rows).reshape(-1), np.ones(rows.shape[0], dtype=bool)

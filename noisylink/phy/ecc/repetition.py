@@ -1,7 +1,8 @@
 """Repetition code: each bit sent ``n`` times in a row (the simplest code, a baseline).
 
-Soft decoding adds the copies' LLRs (the maximum-likelihood rule on a memoryless channel);
-a tie decides 0. The code cannot tell when it failed, so ``ok`` is always True.
+Soft decoding adds the copies' cleaned LLRs (``clean_llr``; positive means 0), the
+maximum-likelihood rule on a memoryless channel; a tie decides 0. It never raises on channel
+errors. The code cannot tell when it failed, so ``ok`` is always True.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import numpy as np
 import pydantic
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, hard_decision
+from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, hard_decision
 from noisylink.registry import ComponentConfig
-
-LLR_LIMIT = 1e6
 
 
 class RepetitionConfig(ComponentConfig):
@@ -45,7 +44,6 @@ class RepetitionCode:
         return np.repeat(bits, self.n)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
-        llr = np.nan_to_num(np.asarray(llr, dtype=np.float64).reshape(-1, self.n), nan=0.0)
-        # Clip before summing so that infinities cannot meet as inf - inf.
-        total = np.clip(llr, -LLR_LIMIT, LLR_LIMIT).sum(axis=1)
+        # clean (clipped) before summing, so that infinities cannot meet as inf - inf
+        total = clean_llr(llr).reshape(-1, self.n).sum(axis=1)
         return hard_decision(total), np.ones(total.size, dtype=bool)
