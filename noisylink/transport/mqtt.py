@@ -355,6 +355,7 @@ class Endpoint:
         self.failure: BaseException | None = None
         self.failed = asyncio.Event()
         self.done_peers: set[str] = set()
+        self.state = "running"  # what the heartbeats say; "done" once the body has finished
         self.closing = False
 
     async def publish(self, topic: str, payload: bytes, qos: int = QOS,
@@ -411,7 +412,9 @@ class Endpoint:
                 await writer.drain()
             for reader in self.readers.values():
                 await reader.ack()
+            self.state = "done"
             await self.publish(self.topics.status(self.role), self._status("done"), qos=QOS)
+            await self._linger()
         except RunClashError:  # a receiver tells the roles that joined its token to stop too
             if self.role == "receiver":
                 await self.publish(self.topics.status(self.role), self._status("clash"),
@@ -419,6 +422,16 @@ class Endpoint:
             raise
         finally:
             await self._stop(network)
+
+    async def _linger(self) -> None:
+        """Stay connected, heartbeating "done" and acknowledging, until every peer is done too
+        (at most ``timeout``): a last acknowledgement or "done" lost while the broker
+        restarted is sent again, so no peer waits for it in vain."""
+        deadline = time.monotonic() + self.timeout
+        while not self.failed.is_set() and time.monotonic() < deadline:
+            if all(peer in self.done_peers for peer in self.peers):
+                return
+            await asyncio.sleep(HEARTBEAT_S / 10)
 
     async def _stop(self, network: asyncio.Task[None]) -> None:
         """End the connection. aiomqtt's clean disconnect may turn the cancellation into an
@@ -659,7 +672,7 @@ class Endpoint:
         while True:
             if self.role == "receiver" and self.token is not None:
                 await self.publish(self.topics.run, probe, qos=0, token=NO_TOKEN)
-            await self.publish(self.topics.status(self.role), self._status("running"), qos=0)
+            await self.publish(self.topics.status(self.role), self._status(self.state), qos=0)
             for reader in self.readers.values():
                 await reader.ack()
             now = time.monotonic()
