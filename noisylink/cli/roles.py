@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +26,21 @@ from noisylink.errors import NoisylinkError
 
 if TYPE_CHECKING:
     from noisylink.scenarios.schema import Scenario
+    from noisylink.transport.mqtt import Broker
+    from noisylink.transport.roles import RunAccess
 
 app = typer.Typer()
+
+
+def _sending_role(scenario: str, role: str,
+                  runner: Callable[[Scenario, Broker, RunAccess], Awaitable[None]],
+                  options: MqttOptions) -> None:
+    """Run the transmitter or channel role (``runner``) for a scenario over MQTT."""
+
+    def body(loaded: Scenario, _source: str) -> object:
+        return runner(loaded, options.connect(), options.access(loaded.name))
+
+    run_role(scenario, role, body)
 
 
 @app.command()
@@ -39,13 +53,9 @@ def tx(
     """The transmitter role: encode, packetize, protect and send frames to the broker."""
     from noisylink.transport.roles import run_transmitter
 
-    options = MqttOptions(broker, username, password, ca_file, run_id, run_token, key_file,
-                          timeout, allow_anonymous)
-
-    def body(loaded: Scenario, _source: str) -> object:
-        return run_transmitter(loaded, options.connect(), options.access(loaded.name))
-
-    run_role(scenario, "transmitter", body)
+    _sending_role(scenario, "transmitter", run_transmitter, MqttOptions(
+        broker, username, password, ca_file, run_id, run_token, key_file, timeout,
+        allow_anonymous))
 
 
 @app.command("channel")
@@ -58,13 +68,9 @@ def channel_role(
     """The channel role: corrupt the transmitter's frames and pass them to the receiver."""
     from noisylink.transport.roles import run_channel
 
-    options = MqttOptions(broker, username, password, ca_file, run_id, run_token, key_file,
-                          timeout, allow_anonymous)
-
-    def body(loaded: Scenario, _source: str) -> object:
-        return run_channel(loaded, options.connect(), options.access(loaded.name))
-
-    run_role(scenario, "channel", body)
+    _sending_role(scenario, "channel", run_channel, MqttOptions(
+        broker, username, password, ca_file, run_id, run_token, key_file, timeout,
+        allow_anonymous))
 
 
 @app.command()

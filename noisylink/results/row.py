@@ -88,9 +88,6 @@ class ResultRow:
         """The row's values as the file writes them, in column order."""
         return [format_value(getattr(self, name)) for name in COLUMNS]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_csv(cls, values: dict[str, str]) -> ResultRow:
         """The row of one line of the file; ``ValueError`` names the first bad column."""
