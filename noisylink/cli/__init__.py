@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from noisylink.cli import roles, run, scenarios, studies, training
+from noisylink.cli import design, roles, run, scenarios, studies, training
 
 app = typer.Typer(
     name="noisylink",
@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (run, roles, scenarios, studies, training):
+for group in (run, roles, scenarios, studies, training, design):
     app.add_typer(group.app)
 
 

@@ -26,6 +26,11 @@ Every codec subclasses ``Codec`` and states, as class attributes that the link r
   codecs inherit loops over ``encode``/``decode`` and get their streams one at a time.
 - ``uses_model``: runs a neural network, so it gains from a GPU (``bind_device`` names the
   scenario's device; codecs without a model ignore it).
+- ``rate_knobs``: the settings that set its rate (``RateKnob``: the field and its range, the
+  more bits the higher the value), the one ``noisylink design`` turns by default first; empty
+  for a codec of fixed rate. ``rate_range`` narrows a knob's range where the other settings
+  bound it, and ``payload_bytes`` gives the payload size without encoding when the setting
+  alone fixes it.
 
 "Decoded" means the same for every codec: the codec made a picture from what arrived. A stream
 of which no frame arrived (each lost to a failed inband header or dropped after a failed CRC)
@@ -150,6 +155,19 @@ InfoT = TypeVar("InfoT", bound=SideInfo)
 
 
 @dataclass(frozen=True)
+class RateKnob:
+    """A codec setting that sets its rate: the higher the value, the more bits (by and large:
+    a search for a budget checks the size it finds). ``integer`` knobs take whole values;
+    others are searched down to ``resolution``."""
+
+    field: str
+    low: float
+    high: float
+    integer: bool = True
+    resolution: float = 1.0
+
+
+@dataclass(frozen=True)
 class Encoded(Generic[InfoT]):
     """What the transmitter sends (payload) and what the receiver knows anyway (side info)."""
 
@@ -171,6 +189,8 @@ class Codec(abc.ABC, Generic[InfoT]):
     batches: ClassVar[bool] = False
     #: runs a neural network (gains from a GPU)
     uses_model: ClassVar[bool] = False
+    #: the settings that set the rate, the default first (empty: a fixed rate)
+    rate_knobs: ClassVar[tuple[RateKnob, ...]] = ()
 
     config: ComponentConfig
 
@@ -199,6 +219,17 @@ class Codec(abc.ABC, Generic[InfoT]):
     def bind_device(self, device: str) -> None:
         """Run on the scenario's device ("auto", "cpu", "cuda"); nothing to do without a
         model."""
+        return None
+
+    @classmethod
+    def rate_range(cls, knob: RateKnob, config: ComponentConfig) -> tuple[float, float]:
+        """The values ``knob`` may take with ``config``'s other settings (here its own
+        range)."""
+        return knob.low, knob.high
+
+    def payload_bytes(self, height: int, width: int, channels: int) -> int | None:
+        """The size of every payload this setting gives a picture of this shape, when the
+        setting alone fixes it; None when only an encode tells (here)."""
         return None
 
 

@@ -51,7 +51,7 @@ import pydantic
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic_core import PydanticCustomError
 
-from noisylink.codecs.base import CODECS, Codec, Encoded, SideInfo, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, RateKnob, SideInfo, as_hwc
 from noisylink.codecs.base import Image as ImageArray
 from noisylink.errors import DecodeError, LinkError
 from noisylink.registry import ComponentConfig
@@ -175,8 +175,8 @@ class _PillowCodec(Codec[PictureSideInfo]):
     stores_gray: ClassVar[bool]
     #: whether a damaged file is decoded as far as it goes (Pillow's LOAD_TRUNCATED_IMAGES)
     partial_decode: ClassVar[bool]
-    #: the integer quality scale searched for a bpp budget
-    quality_range: ClassVar[tuple[int, int]] = (0, 100)
+    #: the quality scale, also searched (in whole steps) for a ``bpp`` budget
+    rate_knobs: ClassVar[tuple[RateKnob, ...]] = (RateKnob("quality", 0, 100),)
 
     config: _ClassicalConfig
 
@@ -197,7 +197,8 @@ class _PillowCodec(Codec[PictureSideInfo]):
 
     def fit_budget(self, image: Image.Image, budget_bits: float) -> bytes:
         """The highest-quality file of at most ``budget_bits`` (bisection; size ~ monotone)."""
-        low, high = self.quality_range
+        knob = self.rate_knobs[0]
+        low, high = int(knob.low), int(knob.high)
         best = self.write(image, low)
         if 8 * len(best) > budget_bits:
             raise _budget_error(self.config, image, len(best))
@@ -380,7 +381,7 @@ class JpegCodec(_PillowCodec):
     pil_format = "JPEG"
     stores_gray = True
     partial_decode = True
-    quality_range = (1, 100)
+    rate_knobs = (RateKnob("quality", 1, 100),)
 
     def save_options(self, image: Image.Image, quality: float) -> dict[str, Any]:
         return {"quality": int(quality), "subsampling": "4:2:0", "optimize": True}
@@ -438,6 +439,8 @@ class Jpeg2000Codec(_PillowCodec):
     pil_format = "JPEG2000"
     stores_gray = True
     partial_decode = True
+    # quality is the target PSNR (dB); OpenJPEG stops adding layers near 60 dB on 8 bits
+    rate_knobs = (RateKnob("quality", 10.0, 70.0, integer=False, resolution=0.1),)
 
     def save_options(self, image: Image.Image, quality: float) -> dict[str, Any]:
         return {**self._common(image), "quality_mode": "dB", "quality_layers": [float(quality)]}

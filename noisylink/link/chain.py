@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from noisylink.codecs import CODECS, Codec
 from noisylink.codecs.base import SideInfo
 from noisylink.errors import LinkError
-from noisylink.link.frames import HEADER_BYTES, Frame
+from noisylink.link.frames import HEADER_BYTES, Frame, chunk_lengths
 from noisylink.phy.bits import bits_to_bytes, bytes_to_bits
 from noisylink.phy.channels import Channel, NoiseVariance, channel_class
 from noisylink.phy.ecc import ECC, ECCS
@@ -78,6 +78,11 @@ class LinkChain:
         return FrameLayout(
             wire_bits, coded_bits, blocks * (self.ecc.n - self.ecc.k), interleaved, channel_bits
         )
+
+    def stream_channel_bits(self, n_payload_bytes: int) -> int:
+        """Bits on air for a whole payload of ``n_payload_bytes``: each frame's, summed."""
+        lengths = chunk_lengths(n_payload_bytes, self.frames.payload_bytes)
+        return sum(self.layout(length).channel_bits for length in lengths)
 
     def encode_frame(self, frame: Frame) -> tuple[NDArray[np.generic], FrameLayout]:
         """Bits (bit channels) or symbols (symbol channels) to put on air for one frame."""

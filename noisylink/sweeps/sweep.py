@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -150,9 +150,10 @@ def check_same_study(study: Study, done: set[RowKey], out_dir: Path,
                              f"{scenario.name}: {reason}); use a new --out or --fresh")
 
 
-def set_aside(out_dir: Path) -> Path | None:
-    """Move the results of an earlier sweep into ``out_dir/replaced-<UTC time>/``."""
-    present = [out_dir / name for name in RESULT_FILES if (out_dir / name).exists()]
+def set_aside(out_dir: Path, names: Sequence[str] = RESULT_FILES) -> Path | None:
+    """Move the results of an earlier sweep (the files ``names``) into
+    ``out_dir/replaced-<UTC time>/``."""
+    present = [out_dir / name for name in names if (out_dir / name).exists()]
     if not present:
         return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -26,6 +26,7 @@ from noisylink.codecs.base import (
     CODECS,
     Codec,
     Encoded,
+    RateKnob,
     SideInfo,
     Stream,
     as_hwc,
@@ -153,6 +154,9 @@ class TurboConfig(DiffusionConfig):
         return self
 
 
+_TURBO_KNOBS = (RateKnob("M", 1, MAX_M), RateKnob("T", 1, MAX_STEPS))
+
+
 class _DiffusionCodec(Codec[DiffusionSideInfo]):
     """Shared machinery; subclasses set the method. Any bits decode (``always_decodable``);
     encoding and decoding go through the model ``batch`` images at a time."""
@@ -175,6 +179,13 @@ class _DiffusionCodec(Codec[DiffusionSideInfo]):
     @property
     def batch_size(self) -> int:
         return self.config.batch
+
+    @classmethod
+    def rate_range(cls, knob: RateKnob, config: ComponentConfig) -> tuple[float, float]:
+        """``M`` is at most the codebook size ``K``."""
+        if knob.field == "M" and isinstance(config, DiffusionConfig):
+            return knob.low, min(knob.high, config.K)
+        return knob.low, knob.high
 
     @cached_property
     def backbone(self) -> Backbone:
@@ -209,6 +220,12 @@ class _DiffusionCodec(Codec[DiffusionSideInfo]):
         if not fitting:
             raise self._budget_error(height, width, T * bits_per_step(self.method, config.K, 1))
         return max(fitting), T
+
+    def payload_bytes(self, height: int, width: int, channels: int) -> int:
+        """Every stream of this setting has ``T`` steps of the method's bits, whatever the
+        picture (``pack`` pads the last byte)."""
+        M, T = self.rate(height, width)
+        return -(-T * bits_per_step(self.method, self.config.K, M) // 8)
 
     def _budget_error(self, height: int, width: int, smallest_bits: int) -> LinkError:
         return LinkError(
@@ -369,6 +386,7 @@ class DdcmCodec(_DiffusionCodec):
 
     method = "ddcm"
     default_steps = 100
+    rate_knobs = (RateKnob("T", 1, MAX_STEPS),)
 
 
 @CODECS.register("turbo-ddcm", TurboConfig)
@@ -377,6 +395,7 @@ class TurboDdcmCodec(_DiffusionCodec):
 
     method = "turbo"
     default_steps = 10
+    rate_knobs = _TURBO_KNOBS
 
 
 @CODECS.register("robust-turbo-ddcm", TurboConfig)
@@ -385,3 +404,4 @@ class RobustTurboDdcmCodec(_DiffusionCodec):
 
     method = "robust"
     default_steps = 10
+    rate_knobs = _TURBO_KNOBS
