@@ -82,8 +82,10 @@ def design(
         errors.print("error: the design is incomplete; the rows that finished are in "
                      f"{out / 'results.csv'}; run again to resume", highlight=False)
         raise typer.Exit(1)
-    console.print(answer_table(loaded, outcome.answers))
-    figure = write_figure(out / "design.png", loaded, outcome.answers)
+    short = {label: configuration.short_label
+             for label, configuration in zip(outcome.labels, outcome.configurations, strict=True)}
+    console.print(answer_table(loaded, outcome.answers, short))
+    figure = write_figure(out / "design.png", loaded, outcome.answers, short)
     share = outcome.link_runs / outcome.full_grid if outcome.full_grid else math.nan
     console.print(
         f"{len(outcome.configurations)} configurations x {len(outcome.answers)} channel points; "

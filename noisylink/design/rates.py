@@ -58,6 +58,12 @@ class Configuration:
     scenario: Scenario
 
     @property
+    def short_label(self) -> str:
+        """``codec | ecc | modulation`` with only the settings the design gave (for people)."""
+        parts = [self.codec, self.ecc] + ([self.modulation] if self.modulation else [])
+        return " | ".join(_short(settings) for settings in parts)
+
+    @property
     def label(self) -> str:
         """``codec | ecc | modulation``, as the results label them."""
         cell = expand(self.scenario)[0]
@@ -172,7 +178,13 @@ class Fitter:
 
     def scenario(self, codec: Settings, ecc: Settings, modulation: Settings | None) -> Scenario:
         data = self.design.scenario_data(codec, ecc, modulation)
-        return parse_scenario(data, self.source)
+        try:
+            return parse_scenario(data, self.source)
+        except ScenarioError as exc:  # name the design's field, not the scenario's
+            field = exc.field or ""
+            if field.split(".")[0] in ("codec", "ecc", "modulation", "interleaver"):
+                field = f"candidates.{field}"
+            raise ScenarioError(exc.message, source=exc.source, field=field or None) from None
 
     def bpp(self, chain: LinkChain, config: ComponentConfig) -> np.ndarray:
         """Channel bits per pixel of each image under codec ``config`` on ``chain``."""
@@ -247,6 +259,11 @@ def _with(candidate: CodecCandidate, value: float | None) -> Settings:
     if candidate.knob is None or value is None:
         return dict(candidate.settings)
     return {**candidate.settings, candidate.knob.field: _on_grid(candidate.knob, value)}
+
+
+def _short(settings: Settings) -> str:
+    inner = ",".join(f"{key}={value}" for key, value in settings.items() if key != "name")
+    return f"{settings['name']}({inner})" if inner else str(settings["name"])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ at each channel point, with the winner named and the runner-up beside it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.table import Table
@@ -25,8 +25,9 @@ def _objective(design: Design) -> str:
     return f"{statistic} {METRIC_NAMES[design.objective.metric]}"
 
 
-def answer_table(design: Design, answers: Sequence[Answer]) -> Table:
-    """One line per channel point: the winner, its rate, its score and the runner-up."""
+def answer_table(design: Design, answers: Sequence[Answer], short: Mapping[str, str]) -> Table:
+    """One line per channel point: the winner, its rate, its score and the runner-up
+    (``short``: a shorter name for each results label)."""
     table = Table(title=f"{design.name}: best configuration within "
                         f"{design.budget.bpp_channel:g} channel bits per pixel "
                         f"({_objective(design)})")
@@ -39,18 +40,21 @@ def answer_table(design: Design, answers: Sequence[Answer]) -> Table:
             table.add_row(f"{answer.channel_value:g}", "none qualifies", *["-"] * 7)
             continue
         table.add_row(
-            f"{answer.channel_value:g}", answer.label, answer.codec_setting or "fixed",
+            f"{answer.channel_value:g}", short.get(answer.label, answer.label),
+            answer.codec_setting or "fixed",
             f"{answer.bpp_channel:.3f}",
             f"{answer.value:.4g} ± {_number(answer.ci95, 2)}",
-            f"{answer.corruption:.1%}", str(answer.trials), answer.runner_up or "-",
+            f"{answer.corruption:.1%}", str(answer.trials),
+            short.get(answer.runner_up, answer.runner_up) or "-",
             _number(answer.margin_db),
         )
     return table
 
 
-def write_figure(path: Path, design: Design, answers: Sequence[Answer]) -> Path:
-    """The best score at each channel point (95 % interval as error bars), the winner named
-    beside its point, and the runner-up's score."""
+def write_figure(path: Path, design: Design, answers: Sequence[Answer],
+                 short: Mapping[str, str]) -> Path:
+    """The best score at each channel point (95 % interval as error bars) with the winner
+    named beside it, and the runner-up's score and name in grey."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -66,8 +70,13 @@ def write_figure(path: Path, design: Design, answers: Sequence[Answer]) -> Path:
     ax.plot([a.channel_value for a in runners], [a.runner_up_value for a in runners],
             ls="", marker="x", color="tab:orange", label="runner-up")
     for answer in answered:
-        ax.annotate(answer.label.replace(" | ", "\n"), (answer.channel_value, answer.value),
-                    textcoords="offset points", xytext=(6, -4), fontsize=7, va="top")
+        ax.annotate(short.get(answer.label, answer.label).replace(" | ", "\n"),
+                    (answer.channel_value, answer.value), textcoords="offset points",
+                    xytext=(6, 4), fontsize=7, va="bottom")
+    for answer in runners:
+        ax.annotate(short.get(answer.runner_up, answer.runner_up).replace(" | ", "\n"),
+                    (answer.channel_value, answer.runner_up_value), textcoords="offset points",
+                    xytext=(6, -4), fontsize=6, va="top", color="0.45")
     for answer in answers:
         if not answer.label:
             ax.axvline(answer.channel_value, color="0.8", lw=1, ls=":")

@@ -40,7 +40,7 @@ from noisylink.results.file import ResultsFile, read_results
 from noisylink.results.identity import setting_id
 from noisylink.results.manifest import utc_now, versions, write_manifest
 from noisylink.results.row import ResultRow, format_value
-from noisylink.sweeps.engines import TaskFailure, run_local
+from noisylink.sweeps.engines import LocalPool, TaskFailure
 from noisylink.sweeps.study import Study
 from noisylink.sweeps.sweep import check_same_study, set_aside
 from noisylink.sweeps.tasks import CellTask, image_identities, scenario_cells
@@ -112,14 +112,28 @@ def _no_fit_message(design: Design, rejections: list[Rejection]) -> str:
     return f"no candidate fits {design.budget.bpp_channel:g} bpp_channel ({shown}{more})"
 
 
-def _engine(engine: Engine, workers: int | None,
-            address: str | None) -> Callable[..., list[TaskFailure]]:
-    if engine == "ray":
-        from noisylink.sweeps.ray_engine import run_ray
+class _Engine:
+    """The sweep engine a design's rounds run on; a local pool lives across the rounds."""
 
-        return lambda tasks, on_row, on_done: run_ray(tasks, on_row, on_done, address=address)
-    count = workers or os.cpu_count() or 1
-    return lambda tasks, on_row, on_done: run_local(tasks, on_row, on_done, count)
+    def __init__(self, engine: Engine, workers: int | None, address: str | None):
+        self.engine = engine
+        self.workers = workers or os.cpu_count() or 1
+        self.address = address
+        self.pool: LocalPool | None = None
+
+    def run(self, tasks: list[CellTask], on_row: Callable[[ResultRow], None]
+            ) -> list[TaskFailure]:
+        if self.engine == "ray":
+            from noisylink.sweeps.ray_engine import run_ray
+
+            return run_ray(tasks, on_row, lambda _task: None, address=self.address)
+        if self.pool is None:
+            self.pool = LocalPool(min(self.workers, len(tasks)))
+        return self.pool.run(tasks, on_row, lambda _task: None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
 
 def run_design(
@@ -157,7 +171,7 @@ def run_design(
     setting = setting_id(configurations[0].scenario)
     ours = {cell.id for group in cells for cell in group}
     results_path = out_dir / "results.csv"
-    run_tasks = _engine(engine, workers, address)
+    runner = _Engine(engine, workers, address)
     manifest_path = out_dir / "design.json"
     trials = {(c, p): design.trials.min for c in range(len(configurations)) for p in range(points)}
     rounds, rows_run = 0, 0
@@ -178,8 +192,9 @@ def run_design(
             outcomes[(row.cell_id, position[row.image], row.trial)] = Outcome(
                 position[row.image], row.trial, float(value), row.decoded)
 
-        for row in earlier:
-            if row.setting == setting:
+        ids = dict(identities)
+        for row in earlier:  # rows of images the design no longer lists are left out
+            if row.setting == setting and ids.get(row.image) == row.image_id:
                 keep(row)
         manifest: dict[str, Any] = {
             "design": design.model_dump(mode="json"),
@@ -203,43 +218,45 @@ def run_design(
             return [outcomes[key] for image in range(len(images)) for trial in range(trials[c, p])
                     if (key := (cell_id, image, trial)) in outcomes]
 
-        while True:
-            tasks = []
-            for (c, p), count in sorted(trials.items()):
-                cell_id = cells[c][p].id
-                missing = tuple((image, trial) for image in range(len(images))
-                                for trial in range(count)
-                                if (cell_id, image, trial) not in outcomes)
-                if missing:
-                    tasks.append(CellTask(configurations[c].scenario, p, missing,
-                                          out_dir / "examples"))
-            if tasks:
-                state = {"round": rounds, "done": 0, "total": sum(t.rows for t in tasks)}
+        try:
+            while True:
+                tasks = []
+                for (c, p), count in sorted(trials.items()):
+                    cell_id = cells[c][p].id
+                    missing = tuple((image, trial) for image in range(len(images))
+                                    for trial in range(count)
+                                    if (cell_id, image, trial) not in outcomes)
+                    if missing:
+                        tasks.append(CellTask(configurations[c].scenario, p, missing,
+                                              out_dir / "examples"))
+                if tasks:
+                    state = {"round": rounds, "done": 0, "total": sum(t.rows for t in tasks)}
 
-                def on_row(row: ResultRow, state: dict[str, int] = state) -> None:
-                    store.append(row)
-                    keep(row)
-                    state["done"] += 1
+                    def on_row(row: ResultRow, state: dict[str, int] = state) -> None:
+                        store.append(row)
+                        keep(row)
+                        state["done"] += 1
+                        if on_progress is not None:
+                            on_progress(DesignProgress(state["round"], state["done"],
+                                                       state["total"]))
+
                     if on_progress is not None:
-                        on_progress(DesignProgress(state["round"], state["done"],
-                                                   state["total"]))
-
-                if on_progress is not None:
-                    on_progress(DesignProgress(rounds, 0, state["total"]))
-                failures = run_tasks(tasks, on_row, lambda _task: None)
-                rows_run += state["done"]
-                if failures:
+                        on_progress(DesignProgress(rounds, 0, state["total"]))
+                    failures = runner.run(tasks, on_row)
+                    rows_run += state["done"]
+                    if failures:
+                        break
+                updated: dict[tuple[int, int], int] = {}
+                for p in range(points):
+                    here = {c: trials[c, p] for c in range(len(configurations))}
+                    grown = next_trials({c: at(c, p) for c in here}, here, rules)
+                    updated |= {(c, p): count for c, count in grown.items()}
+                if updated == trials:
                     break
-            updated: dict[tuple[int, int], int] = {}
-            for p in range(points):
-                here = {c: trials[c, p] for c in range(len(configurations))}
-                grown = next_trials({c: at(c, p) for c in here}, here, rules)
-                updated |= {(c, p): count for c, count in grown.items()}
-            if updated == trials:
-                break
-            trials = updated
-            rounds += 1
-
+                trials = updated
+                rounds += 1
+        finally:
+            runner.close()
         answers = [] if failures else [
             _answer(design, configurations, labels, cells, p, {c: at(c, p) for c in
                     range(len(configurations))}, trials, rules)
