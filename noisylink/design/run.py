@@ -34,12 +34,13 @@ from noisylink.design.racing import Outcome, Rules, next_trials, qualified, stan
 from noisylink.design.rates import Configuration, Rejection, fit_configurations
 from noisylink.design.schema import Design
 from noisylink.errors import NoisylinkError, ScenarioError
-from noisylink.images import load_images
+from noisylink.images import SourceImage, load_images
 from noisylink.outdir import prepare_out_dir
 from noisylink.results.file import ResultsFile, read_results
 from noisylink.results.identity import setting_id
 from noisylink.results.manifest import utc_now, versions, write_manifest
 from noisylink.results.row import ResultRow, format_value
+from noisylink.scenarios.schema import Scenario
 from noisylink.sweeps.engines import LocalPool, TaskFailure
 from noisylink.sweeps.study import Study
 from noisylink.sweeps.sweep import check_same_study, set_aside
@@ -136,6 +137,135 @@ class _Engine:
             self.pool.close()
 
 
+class _Race:
+    """The rows a design has so far, by configuration and channel point, and the trials each
+    (configuration, point) is to get; decisions come from the rows alone."""
+
+    def __init__(self, design: Design, configurations: list[Configuration], labels: list[str],
+                 image_names: list[str]):
+        self.design = design
+        self.configurations = configurations
+        self.labels = labels
+        self.images = {name: index for index, name in enumerate(image_names)}
+        self.cells = [scenario_cells(c.scenario) for c in configurations]
+        self.points = len(self.cells[0])
+        self.rules = Rules(design.objective.statistic, design.objective.max_corruption,
+                           len(image_names), design.trials.max, design.seed)
+        self.trials = {(c, p): design.trials.min
+                       for c in range(len(configurations)) for p in range(self.points)}
+        self.outcomes: dict[tuple[str, int, int], Outcome] = {}
+
+    @property
+    def cell_ids(self) -> set[str]:
+        return {cell.id for group in self.cells for cell in group}
+
+    def keep(self, row: ResultRow) -> None:
+        image = self.images[row.image]
+        value = float(getattr(row, self.design.objective.metric))
+        self.outcomes[(row.cell_id, image, row.trial)] = Outcome(image, row.trial, value,
+                                                                 row.decoded)
+
+    def at(self, c: int, p: int) -> list[Outcome]:
+        """The rows of configuration ``c`` at point ``p`` within its trials."""
+        cell_id = self.cells[c][p].id
+        return [self.outcomes[key] for image in range(len(self.images))
+                for trial in range(self.trials[c, p])
+                if (key := (cell_id, image, trial)) in self.outcomes]
+
+    def tasks(self, examples_dir: Path) -> list[CellTask]:
+        """The streams still to run for the trials decided so far."""
+        tasks = []
+        for (c, p), count in sorted(self.trials.items()):
+            cell_id = self.cells[c][p].id
+            missing = tuple((image, trial) for image in range(len(self.images))
+                            for trial in range(count)
+                            if (cell_id, image, trial) not in self.outcomes)
+            if missing:
+                tasks.append(CellTask(self.configurations[c].scenario, p, missing, examples_dir))
+        return tasks
+
+    def advance(self) -> bool:
+        """Decide the next round's trials at every point; False when nothing changes."""
+        updated: dict[tuple[int, int], int] = {}
+        for p in range(self.points):
+            here = {c: self.trials[c, p] for c in range(len(self.configurations))}
+            grown = next_trials({c: self.at(c, p) for c in here}, here, self.rules)
+            updated |= {(c, p): count for c, count in grown.items()}
+        changed = updated != self.trials
+        self.trials = updated
+        return changed
+
+    @property
+    def link_runs(self) -> int:
+        return sum(len(self.at(c, p)) for c, p in self.trials)
+
+    def answer(self, point: int) -> Answer:
+        """The winner and runner-up at one point, from all their rows."""
+        outcomes = {c: self.at(c, point) for c in range(len(self.configurations))}
+        standings = {c: standing(rows, self.rules, c) for c, rows in outcomes.items()}
+        ranked = qualified(standings, self.rules)
+        cell = self.cells[0][point]
+        objective = self.design.objective
+        base: dict[str, Any] = {
+            "channel_param": cell.channel_param, "channel_value": cell.channel_value,
+            "metric": objective.metric, "statistic": objective.statistic,
+        }
+        if not ranked:
+            return Answer(**base, label="", codec_setting="", bpp_channel=math.nan,
+                          value=math.nan, ci95=math.nan, mean=math.nan, corruption=math.nan,
+                          trials=0, runner_up="", runner_up_value=math.nan, margin_db=math.nan)
+        best, win = ranked[0], standings[ranked[0]]
+        second = ranked[1] if len(ranked) > 1 else None
+        runner_value = standings[second].value if second is not None else math.nan
+        knob_value = self.configurations[best].knob_value
+        return Answer(
+            **base,
+            label=self.labels[best],
+            codec_setting="" if knob_value is None else f"{knob_value:g}",
+            bpp_channel=self.configurations[best].bpp_channel,
+            value=win.value,
+            ci95=win.half_width,
+            mean=sum(o.value for o in outcomes[best]) / len(outcomes[best]),
+            corruption=win.corruption,
+            trials=self.trials[best, point],
+            runner_up=self.labels[second] if second is not None else "",
+            runner_up_value=runner_value,
+            margin_db=win.value - runner_value,
+        )
+
+
+def _fit(design: Design, source: str, images: list[SourceImage]
+         ) -> tuple[list[Configuration], list[Rejection], int]:
+    """The configurations at their fitted rates; a bad design is a ``ScenarioError``."""
+    try:
+        if not images:
+            raise ScenarioError("no images", field="images")
+        _check_metric(design, [image.pixels.shape[:2] for image in images])
+        configurations, rejections, encodes = fit_configurations(design, images, source)
+        if not configurations:
+            raise ScenarioError(_no_fit_message(design, rejections), field="budget.bpp_channel")
+    except ScenarioError as exc:
+        raise ScenarioError(exc.message, source=exc.source or source, field=exc.field) from None
+    return configurations, rejections, encodes
+
+
+def _earlier_rows(store: ResultsFile, out_dir: Path, design: Design, source: str,
+                  scenario: Scenario, identities: tuple[tuple[str, str], ...],
+                  cell_ids: set[str]) -> list[ResultRow]:
+    """The rows already in the folder that this design can use; another design's are
+    refused."""
+    study = Study(design.name, design.description, source, [scenario])
+    check_same_study(study, store.done, out_dir, {design.name: identities})
+    earlier = read_results(store.path)
+    foreign = {row.cell_id for row in earlier if row.scenario == design.name} - cell_ids
+    if foreign or any(row.scenario != design.name for row in earlier):
+        raise NoisylinkError(f"{out_dir} holds results of another design (other cells or "
+                             "scenarios); use a new --out or --fresh")
+    setting, ids = setting_id(scenario), dict(identities)
+    # rows of images the design no longer lists are left out
+    return [row for row in earlier if row.setting == setting and ids.get(row.image) == row.image_id]
+
+
 def run_design(
     design: Design,
     source: str,
@@ -151,90 +281,44 @@ def run_design(
     started = time.perf_counter()
     prepare_out_dir(out_dir, "design folder")
     images = load_images(design.images)
-    if not images:
-        raise ScenarioError("no images", source=source, field="images")
-    try:
-        _check_metric(design, [image.pixels.shape[:2] for image in images])
-        configurations, rejections, encodes = fit_configurations(design, images, source)
-        if not configurations:
-            raise ScenarioError(_no_fit_message(design, rejections), field="budget.bpp_channel")
-    except ScenarioError as exc:
-        raise ScenarioError(exc.message, source=exc.source or source, field=exc.field) from None
+    configurations, rejections, encodes = _fit(design, source, images)
     moved = set_aside(out_dir, DESIGN_FILES) if fresh else None
     labels = [configuration.label for configuration in configurations]
-    cells = [scenario_cells(c.scenario) for c in configurations]
-    points = len(cells[0])
-    rules = Rules(design.objective.statistic, design.objective.max_corruption, len(images),
-                  design.trials.max, design.seed)
     identities = image_identities(images)
-    position = {name: index for index, (name, _) in enumerate(identities)}
-    setting = setting_id(configurations[0].scenario)
-    ours = {cell.id for group in cells for cell in group}
-    results_path = out_dir / "results.csv"
-    runner = _Engine(engine, workers, address)
+    race = _Race(design, configurations, labels, [name for name, _ in identities])
     manifest_path = out_dir / "design.json"
-    trials = {(c, p): design.trials.min for c in range(len(configurations)) for p in range(points)}
+    manifest: dict[str, Any] = {
+        "design": design.model_dump(mode="json"),
+        "source": source,
+        "engine": engine,
+        "versions": versions(),
+        "started": utc_now(),
+        "configurations": [
+            {"label": label, "codec": c.codec, "ecc": c.ecc, "modulation": c.modulation,
+             "knob": c.knob, "knob_value": c.knob_value, "bpp_channel": c.bpp_channel}
+            for label, c in zip(labels, configurations, strict=True)
+        ],
+        "rejected": [asdict(r) for r in rejections],
+        "fitting_encodes": encodes,
+        "complete": False,
+    }
     rounds, rows_run = 0, 0
     failures: list[TaskFailure] = []
-
-    with ResultsFile.resume(results_path) as store:
-        study = Study(design.name, design.description, source, [configurations[0].scenario])
-        check_same_study(study, store.done, out_dir, {design.name: identities})
-        earlier = read_results(results_path)
-        foreign = {row.cell_id for row in earlier if row.scenario == design.name} - ours
-        if foreign or any(row.scenario != design.name for row in earlier):
-            raise NoisylinkError(f"{out_dir} holds results of another design (other cells or "
-                                 "scenarios); use a new --out or --fresh")
-        outcomes: dict[tuple[str, int, int], Outcome] = {}
-
-        def keep(row: ResultRow) -> None:
-            value = getattr(row, design.objective.metric)
-            outcomes[(row.cell_id, position[row.image], row.trial)] = Outcome(
-                position[row.image], row.trial, float(value), row.decoded)
-
-        ids = dict(identities)
-        for row in earlier:  # rows of images the design no longer lists are left out
-            if row.setting == setting and ids.get(row.image) == row.image_id:
-                keep(row)
-        manifest: dict[str, Any] = {
-            "design": design.model_dump(mode="json"),
-            "source": source,
-            "engine": engine,
-            "versions": versions(),
-            "started": utc_now(),
-            "configurations": [
-                {"label": label, "codec": c.codec, "ecc": c.ecc, "modulation": c.modulation,
-                 "knob": c.knob, "knob_value": c.knob_value, "bpp_channel": c.bpp_channel}
-                for label, c in zip(labels, configurations, strict=True)
-            ],
-            "rejected": [asdict(r) for r in rejections],
-            "fitting_encodes": encodes,
-            "complete": False,
-        }
+    runner = _Engine(engine, workers, address)
+    with ResultsFile.resume(out_dir / "results.csv") as store:
+        for row in _earlier_rows(store, out_dir, design, source, configurations[0].scenario,
+                                 identities, race.cell_ids):
+            race.keep(row)
         write_manifest(manifest_path, manifest)
-
-        def at(c: int, p: int) -> list[Outcome]:
-            cell_id = cells[c][p].id
-            return [outcomes[key] for image in range(len(images)) for trial in range(trials[c, p])
-                    if (key := (cell_id, image, trial)) in outcomes]
-
         try:
             while True:
-                tasks = []
-                for (c, p), count in sorted(trials.items()):
-                    cell_id = cells[c][p].id
-                    missing = tuple((image, trial) for image in range(len(images))
-                                    for trial in range(count)
-                                    if (cell_id, image, trial) not in outcomes)
-                    if missing:
-                        tasks.append(CellTask(configurations[c].scenario, p, missing,
-                                              out_dir / "examples"))
+                tasks = race.tasks(out_dir / "examples")
                 if tasks:
                     state = {"round": rounds, "done": 0, "total": sum(t.rows for t in tasks)}
 
                     def on_row(row: ResultRow, state: dict[str, int] = state) -> None:
                         store.append(row)
-                        keep(row)
+                        race.keep(row)
                         state["done"] += 1
                         if on_progress is not None:
                             on_progress(DesignProgress(state["round"], state["done"],
@@ -246,24 +330,13 @@ def run_design(
                     rows_run += state["done"]
                     if failures:
                         break
-                updated: dict[tuple[int, int], int] = {}
-                for p in range(points):
-                    here = {c: trials[c, p] for c in range(len(configurations))}
-                    grown = next_trials({c: at(c, p) for c in here}, here, rules)
-                    updated |= {(c, p): count for c, count in grown.items()}
-                if updated == trials:
+                if not race.advance():
                     break
-                trials = updated
                 rounds += 1
         finally:
             runner.close()
-        answers = [] if failures else [
-            _answer(design, configurations, labels, cells, p, {c: at(c, p) for c in
-                    range(len(configurations))}, trials, rules)
-            for p in range(points)
-        ]
-    link_runs = sum(len(at(c, p)) for c in range(len(configurations)) for p in range(points))
-    full_grid = len(configurations) * points * len(images) * design.trials.max
+    answers = [] if failures else [race.answer(p) for p in range(race.points)]
+    full_grid = len(configurations) * race.points * len(images) * design.trials.max
     wall_s = time.perf_counter() - started
     if not failures:
         _write_answers(out_dir / "design.csv", answers)
@@ -271,10 +344,11 @@ def run_design(
         "finished": utc_now(),
         "rounds": rounds + 1,
         "trials": [
-            {"label": labels[c], "channel_value": cells[c][p].channel_value, "trials": count}
-            for (c, p), count in sorted(trials.items())
+            {"label": labels[c], "channel_value": race.cells[c][p].channel_value,
+             "trials": count}
+            for (c, p), count in sorted(race.trials.items())
         ],
-        "link_runs": link_runs,
+        "link_runs": race.link_runs,
         "full_grid_runs": full_grid,
         "rows_run": rows_run,
         "wall_s": round(wall_s, 3),
@@ -283,43 +357,8 @@ def run_design(
         "complete": not failures,
     }
     write_manifest(manifest_path, manifest)
-    return DesignOutcome(out_dir, answers, configurations, labels, rejections, link_runs,
+    return DesignOutcome(out_dir, answers, configurations, labels, rejections, race.link_runs,
                          full_grid, rows_run, rounds + 1, encodes, failures, wall_s, moved)
-
-
-def _answer(design: Design, configurations: list[Configuration], labels: list[str],
-            cells: list[Any], point: int, outcomes: dict[int, list[Outcome]],
-            trials: dict[tuple[int, int], int], rules: Rules) -> Answer:
-    """The winner and runner-up at one point, from all their rows."""
-    standings = {c: standing(rows, rules, c) for c, rows in outcomes.items()}
-    ranked = qualified(standings, rules)
-    cell = cells[0][point]
-    base = {"channel_param": cell.channel_param, "channel_value": cell.channel_value,
-            "metric": design.objective.metric, "statistic": design.objective.statistic}
-    if not ranked:
-        return Answer(**base, label="", codec_setting="", bpp_channel=math.nan,
-                      value=math.nan, ci95=math.nan, mean=math.nan, corruption=math.nan,
-                      trials=0, runner_up="", runner_up_value=math.nan, margin_db=math.nan)
-    best = ranked[0]
-    win = standings[best]
-    second = ranked[1] if len(ranked) > 1 else None
-    runner_value = standings[second].value if second is not None else math.nan
-    configuration = configurations[best]
-    rows = outcomes[best]
-    return Answer(
-        **base,
-        label=labels[best],
-        codec_setting="" if configuration.knob_value is None else f"{configuration.knob_value:g}",
-        bpp_channel=configuration.bpp_channel,
-        value=win.value,
-        ci95=win.half_width,
-        mean=sum(o.value for o in rows) / len(rows),
-        corruption=win.corruption,
-        trials=trials[best, point],
-        runner_up=labels[second] if second is not None else "",
-        runner_up_value=runner_value,
-        margin_db=win.value - runner_value,
-    )
 
 
 def _write_answers(path: Path, answers: list[Answer]) -> None:
