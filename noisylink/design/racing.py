@@ -13,8 +13,11 @@ separate them.
 
 A configuration is *hopeless* at a point once more of its streams failed to decode than
 ``max_corruption`` allows at ``trials.max``: it can never qualify there. Each round, every
-configuration in contention (neither dominated nor hopeless) and the leader double their
-trials, up to ``trials.max``; a point is settled when no one is in contention.
+configuration in contention (neither dominated nor hopeless) doubles its trials, up to
+``trials.max``, and so does the leader until it has ``trials.max`` even when no one contends:
+a winner's score and corruption rate always rest on all its trials, and a leader that falls
+back in them lets the others contend again. A point is settled when the leader has
+``trials.max`` and no one is in contention.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def next_trials(outcomes: Mapping[int, Sequence[Outcome]], trials: Mapping[int, 
                    else dominated(outcomes[leader], outcomes[index], rules, (leader, index)))
         if verdict is False:
             contenders.append(index)
-    grow = set(contenders) | ({leader} if contenders and leader is not None else set())
+    grow = set(contenders) | ({leader} if leader is not None else set())
     return {
         index: min(2 * count, rules.trials_max) if index in grow else count
         for index, count in trials.items()

@@ -14,6 +14,7 @@ from noisylink.design.schema import Design
 from noisylink.errors import NoisylinkError
 
 METRIC_NAMES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}
+PROBABILITIES = ("ber", "mean_ber", "p", "p_gb")  # channel settings shown on a log axis
 
 
 def _number(value: float, digits: int = 3) -> str:
@@ -87,9 +88,13 @@ def write_figure(path: Path, design: Design, answers: Sequence[Answer],
                  fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    if xs:
-        span = max(xs) - min(xs) or 1.0
-        ax.set_xlim(min(xs) - 0.05 * span, max(xs) + 0.3 * span)
+    every = [a.channel_value for a in answers]
+    if every and param in PROBABILITIES and min(every) > 0:
+        ax.set_xscale("log")
+        ax.set_xlim(min(every) / 1.5, max(every) * 4)
+    elif every:
+        span = max(every) - min(every) or 1.0
+        ax.set_xlim(min(every) - 0.05 * span, max(every) + 0.3 * span)
     try:
         figure.savefig(path, dpi=120)
     except OSError as exc:

@@ -72,7 +72,7 @@ class Answer:
     mean: float  # the metric's mean
     corruption: float
     trials: int  # per image
-    runner_up: str
+    runner_up: str  # the best qualified configuration with another codec or ECC
     runner_up_value: float
     margin_db: float  # value - runner_up_value, in the metric's unit (dB for PSNR)
 
@@ -195,6 +195,12 @@ class _Race:
         self.trials = updated
         return changed
 
+    def _alternative(self, best: int, other: int) -> bool:
+        """Whether ``other`` is another choice than ``best``: another codec or ECC (a twin
+        that differs in modulation alone, such as BPSK and QPSK at one Eb/N0, is not)."""
+        mine, theirs = self.configurations[best], self.configurations[other]
+        return (mine.codec, mine.ecc) != (theirs.codec, theirs.ecc)
+
     @property
     def link_runs(self) -> int:
         return sum(len(self.at(c, p)) for c, p in self.trials)
@@ -215,7 +221,7 @@ class _Race:
                           value=math.nan, ci95=math.nan, mean=math.nan, corruption=math.nan,
                           trials=0, runner_up="", runner_up_value=math.nan, margin_db=math.nan)
         best, win = ranked[0], standings[ranked[0]]
-        second = ranked[1] if len(ranked) > 1 else None
+        second = next((c for c in ranked[1:] if self._alternative(best, c)), None)
         runner_value = standings[second].value if second is not None else math.nan
         knob_value = self.configurations[best].knob_value
         return Answer(

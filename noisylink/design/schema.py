@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal, Self
 
 import pydantic
+from pydantic_core import PydanticCustomError
 
 from noisylink.registry import ConfigModel
 from noisylink.scenarios.schema import FramesSpec, ImagesSpec, Settings
@@ -51,7 +52,8 @@ class TrialsSpec(ConfigModel):
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.min > self.max:
-            raise ValueError(f"min ({self.min}) is more than max ({self.max})")
+            raise PydanticCustomError("trials_order", "min ({low}) is more than max ({high})",
+                                      {"low": self.min, "high": self.max})
         return self
 
 
@@ -80,6 +82,16 @@ class Design(ConfigModel):
     frames: FramesSpec = FramesSpec()
     trials: TrialsSpec = TrialsSpec()
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @pydantic.field_validator("channel")
+    @classmethod
+    def _one_list(cls, channel: Settings) -> Settings:
+        lists = [key for key, value in channel.items() if isinstance(value, list)]
+        if len(lists) > 1:
+            raise PydanticCustomError(
+                "one_list", "only one setting may be a list (the channel points); {lists} are "
+                "lists", {"lists": " and ".join(lists)})
+        return channel
 
     def scenario_data(self, codec: Settings, ecc: Settings,
                       modulation: Settings | None) -> dict[str, Any]:

@@ -93,6 +93,11 @@ def _trials_reversed(data: dict[str, Any]) -> None:
     data["trials"] = {"min": 8, "max": 4}
 
 
+def _two_channel_lists(data: dict[str, Any]) -> None:
+    data["channel"] = {"name": "gilbert_elliott", "mean_ber": [1e-4, 1e-3],
+                       "burst_length": [10, 50]}
+
+
 def _ms_ssim_small(data: dict[str, Any]) -> None:
     data["objective"]["metric"] = "ms_ssim"
     data["images"]["size"] = 64
@@ -105,6 +110,8 @@ BAD = [
     pytest.param(_unknown_codec, ("candidates.codec[2]", "nosuch"), id="unknown-codec"),
     pytest.param(_trials_reversed, ("trials", "min (8) is more than max (4)"), id="trials"),
     pytest.param(_ms_ssim_small, ("objective.metric", "ms_ssim", "161"), id="ms-ssim-64px"),
+    pytest.param(_two_channel_lists, ("channel", "mean_ber", "burst_length", "are lists"),
+                 id="two-channel-lists"),
 ]
 
 
@@ -167,6 +174,11 @@ def test_a_small_design_writes_its_answer_the_figure_and_every_row(
     assert all(row["channel_param"] == "ber" and row["metric"] == "psnr" for row in rows)
     winner = rows[0]  # ber 0: every configuration decodes
     assert winner["label"] and float(winner["bpp_channel"]) <= 3.0
+    # a winner always rests on all its trials; the runner-up is another codec or ECC
+    assert all(int(row["trials"]) == 4 for row in rows if row["label"])
+    for row in rows:
+        if row["runner_up"]:
+            assert row["runner_up"].split(" | ")[:2] != row["label"].split(" | ")[:2]
     assert (out / "design.png").stat().st_size > 0
     manifest = json.loads((out / "design.json").read_text())
     assert manifest["complete"] is True

@@ -217,7 +217,7 @@ def test_a_hopeless_configuration_is_left_alone_even_when_it_overlaps() -> None:
     assert next_trials(outcomes, {0: 2, 1: 2, 2: 2}, MEAN) == {0: 4, 1: 2, 2: 4}
 
 
-def test_nothing_changes_when_no_one_is_in_contention() -> None:
+def test_without_contenders_only_the_leader_grows_until_trials_max() -> None:
     outcomes = {
         0: rows([30, 30], [40, 40]),
         1: rows([10.0, 10.1], [20.0, 20.1]),  # dominated
@@ -225,6 +225,15 @@ def test_nothing_changes_when_no_one_is_in_contention() -> None:
         3: rows([50, 50], [60, 60], failed=4),  # hopeless
     }
     trials = {0: 2, 1: 2, 2: 2, 3: 2}
+    assert next_trials(outcomes, trials, MEAN) == {0: 4, 1: 2, 2: 2, 3: 2}
+
+
+def test_nothing_changes_once_the_leader_has_trials_max_and_no_one_contends() -> None:
+    outcomes = {
+        0: rows([30, 30], [40, 40]),
+        1: rows([10.0, 10.1], [20.0, 20.1]),  # dominated
+    }
+    trials = {0: MEAN.trials_max, 1: 2}
     assert next_trials(outcomes, trials, MEAN) == trials
 
 
