@@ -79,6 +79,11 @@ def _by_image(outcomes: Sequence[Outcome]) -> list[np.ndarray]:
     return [np.array([v for _, v in sorted(groups[i])], dtype=float) for i in sorted(groups)]
 
 
+def mean_value(outcomes: Sequence[Outcome]) -> float:
+    """The metric's mean over the rows, summed in the same order as ``standing`` sums them."""
+    return float(np.concatenate(_by_image(outcomes)).mean()) if outcomes else math.nan
+
+
 def _quantile(values: np.ndarray, axis: int | None = None) -> np.ndarray:
     return np.asarray(np.quantile(values, 0.1, axis=axis))
 

@@ -30,7 +30,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from noisylink.design.racing import Outcome, Rules, next_trials, qualified, standing
+from noisylink.design.racing import (
+    Outcome,
+    Rules,
+    mean_value,
+    next_trials,
+    qualified,
+    standing,
+)
 from noisylink.design.rates import Configuration, Rejection, fit_configurations
 from noisylink.design.schema import Design
 from noisylink.errors import NoisylinkError, ScenarioError
@@ -231,7 +238,7 @@ class _Race:
             bpp_channel=self.configurations[best].bpp_channel,
             value=win.value,
             ci95=win.half_width,
-            mean=sum(o.value for o in outcomes[best]) / len(outcomes[best]),
+            mean=mean_value(outcomes[best]),
             corruption=win.corruption,
             trials=self.trials[best, point],
             runner_up=self.labels[second] if second is not None else "",
