@@ -275,3 +275,19 @@ def test_two_fresh_folders_get_the_same_answer(
     rows = {(r.cell_id, r.image, r.trial, r.psnr) for r in read_results(first / "results.csv")}
     assert {(r.cell_id, r.image, r.trial, r.psnr)
             for r in read_results(tmp_path / "again" / "results.csv")} == rows
+
+
+@pytest.mark.slow
+def test_the_ray_engine_gives_the_local_answer(
+    finished: tuple[Path, Path, Result], tmp_path: Path
+) -> None:
+    ray = pytest.importorskip("ray")
+    path, out, result = finished
+    assert result.exit_code == 0, result.output
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = invoke("design", str(path), "--out", str(tmp_path / "ray"), "--engine", "ray")
+    finally:
+        ray.shutdown()
+    assert on_ray.exit_code == 0, on_ray.output
+    assert (tmp_path / "ray" / "design.csv").read_bytes() == (out / "design.csv").read_bytes()
