@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -12,9 +13,17 @@ from commpy import ConvolutionalEncoder, Trellis, viterbi_decode
 
 from noisylink.errors import ScenarioError
 from noisylink.phy.ecc import ECCS
+from noisylink.phy.ecc.base import LLR_LIMIT, clean_llr
 from noisylink.phy.ecc.convolutional import numba as conv_numba
 from noisylink.phy.ecc.convolutional import torch as conv_torch
 from noisylink.phy.ecc.convolutional.code import encode_blocks, k7_trellis
+from noisylink.phy.ecc.convolutional.lanes import (
+    LANES,
+    acs_lanes,
+    butterfly_lanes,
+    load_llr_lanes,
+    pattern_gains_lanes,
+)
 from noisylink.phy.ecc.convolutional.numba import viterbi_decode_numba
 from noisylink.phy.ecc.convolutional.torch import viterbi_decode_torch
 from noisylink.phy.ecc.convolutional.trellis import (
@@ -152,6 +161,21 @@ def test_other_codes_equal_commpy(constraint_length: int, generators: tuple[int,
     )
 
 
+@pytest.mark.parametrize("generators", [(0o6, 0o5), (0o3, 0o5), (0o15, 0o12)])
+def test_codes_without_complementary_butterflies_equal_commpy(generators: tuple[int, ...]):
+    """A generator missing the newest or the oldest tap breaks the +-g butterfly, so these
+    codes take the generic per-state ACS; decisions still equal commpy's, ties included."""
+    constraint_length = max(generators).bit_length()
+    tables = shift_register_trellis(constraint_length, generators)
+    assert tables.butterfly and not conv_numba.complementary_butterflies(tables)
+    trellis = Trellis(constraint_length, list(generators))
+    _, coded = coded_blocks(tables, 13, 100, seed=26)
+    llr = awgn_llr(coded, 1.5, 0.5, np.random.default_rng(26))
+    for values in (llr, np.clip(np.round(llr / 3.0), -1, 1)):
+        np.testing.assert_array_equal(both_decoders(tables, values), commpy_decode(trellis, values))
+    assert conv_numba.complementary_butterflies(k7_trellis())
+
+
 def test_relabelled_states_follow_commpy_tie_order():
     """K=7 with states renumbered (0 fixed): no butterfly layout, so torch takes its gather path,
     and commpy's tie order (lower-numbered predecessor) now means other branches."""
@@ -175,6 +199,141 @@ def test_relabelled_states_follow_commpy_tie_order():
     llr = awgn_llr(coded, 1.5, 0.5, np.random.default_rng(9))
     for values in (llr, np.clip(np.round(llr / 3.0), -1, 1)):
         np.testing.assert_array_equal(both_decoders(tables, values), commpy_decode(fake, values))
+
+
+def test_random_llrs_decisions_equal_commpy():
+    """Decisions equal commpy's on LLRs that are no codeword at all: Gaussian, heavy-tailed,
+    subnormal, and spread over 14 decades (every rounding of the float64 sums must match)."""
+    tables = k7_trellis()
+    trellis = Trellis(*K7)
+    rng = np.random.default_rng(21)
+    shape = (20, 2 * 130)
+    cases = [
+        rng.standard_normal(shape),
+        np.clip(rng.standard_cauchy(shape), -1e5, 1e5),
+        rng.standard_normal(shape) * 1e-310,
+        rng.standard_normal(shape) * 10.0 ** rng.integers(-8, 6, shape),
+    ]
+    for llr in cases:
+        np.testing.assert_array_equal(both_decoders(tables, llr), commpy_decode(trellis, llr))
+
+
+def test_erasures_and_all_zero_llrs_equal_commpy():
+    """Erasures (LLR 0) in a third of the positions, bursts of them, and all-zero blocks in the
+    same groups as noisy ones: every tie goes where commpy's does."""
+    tables = k7_trellis()
+    trellis = Trellis(*K7)
+    rng = np.random.default_rng(22)
+    _, coded = coded_blocks(tables, 19, 150, seed=22)
+    llr = awgn_llr(coded, 2.0, 0.5, rng)
+    llr[rng.random(llr.shape) < 1 / 3] = 0.0
+    llr[:, 40:90] = 0.0  # a burst of erasures in every block
+    llr[::4] = 0.0  # whole blocks of erasures (one per group at least)
+    llr[1::4] = np.round(llr[1::4])  # integer LLRs: ties between non-zero metrics too
+    ours = both_decoders(tables, llr)
+    np.testing.assert_array_equal(ours, commpy_decode(trellis, llr))
+    assert not ours[::4].any()  # all ties: the all-zero path
+
+
+def test_many_blocks_at_once_equal_commpy():
+    """301 blocks in one call: 38 groups of 8 lanes (the last one partial) spread over the
+    threads, each block's bits in its own row."""
+    tables = k7_trellis()
+    _, coded = coded_blocks(tables, 301, 48, seed=23)
+    llr = awgn_llr(coded, 1.5, 0.5, np.random.default_rng(23))
+    ours = viterbi_decode_numba(tables, llr)
+    np.testing.assert_array_equal(ours, commpy_decode(Trellis(*K7), llr))
+    np.testing.assert_array_equal(viterbi_decode_numba(tables, llr[::-1]), ours[::-1])
+
+
+def test_numba_cleans_llrs_as_it_reads_them():
+    """NaN, +-inf and values beyond +-LLR_LIMIT decode exactly as ``clean_llr``'s values (the
+    ECC hands the numba decoder raw LLRs); float32 and strided inputs too."""
+    tables = k7_trellis()
+    trellis = Trellis(*K7)
+    rng = np.random.default_rng(24)
+    _, coded = coded_blocks(tables, 10, 120, seed=24)
+    raw = awgn_llr(coded, 1.0, 0.5, rng)
+    where = rng.random(raw.shape)
+    raw[where < 0.05] = np.nan
+    raw[(where >= 0.05) & (where < 0.1)] = np.inf
+    raw[(where >= 0.1) & (where < 0.15)] = -np.inf
+    raw[(where >= 0.15) & (where < 0.2)] *= 1e12
+    raw[(where >= 0.2) & (where < 0.25)] = -0.0
+    expected = commpy_decode(trellis, clean_llr(raw))
+    assert np.abs(clean_llr(raw)).max() == LLR_LIMIT
+    np.testing.assert_array_equal(viterbi_decode_numba(tables, raw), expected)
+    noisy = awgn_llr(coded, 1.0, 0.5, rng)
+    as_float32 = noisy.astype(np.float32)
+    np.testing.assert_array_equal(
+        viterbi_decode_numba(tables, as_float32),
+        commpy_decode(trellis, as_float32.astype(np.float64)),
+    )
+    wide = np.repeat(noisy, 2, axis=0)[::2]  # a strided view
+    np.testing.assert_array_equal(viterbi_decode_numba(tables, wide), commpy_decode(trellis, noisy))
+
+
+@numba.njit(cache=False)
+def _lane_steps(metric: np.ndarray, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fresh = np.empty(LANES)
+    pair = np.empty(2 * LANES)
+    decisions = np.zeros(3, dtype=np.uint8)
+    acs_lanes(metric, fresh, gain, decisions, 0, LANES, 0, LANES, 0, 0)
+    butterfly_lanes(metric, pair, gain, decisions, 0, 0, 0, LANES, 1, 2)
+    return fresh, pair, decisions
+
+
+@numba.njit(cache=False)
+def _lane_load(llr: np.ndarray, rows: np.ndarray, column: int) -> np.ndarray:
+    out = np.empty(LANES)
+    load_llr_lanes(out, 0, llr, rows, column)
+    return out
+
+
+@numba.njit(cache=False)
+def _lane_gains(symbol: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    gain = np.empty(signs.shape[0] * LANES)
+    pattern_gains_lanes(gain, symbol, signs)
+    return gain
+
+
+def test_lane_operations_follow_the_scalar_rules():
+    """The vector add-compare-select keeps the first branch on a tie (-inf and -0.0 included)
+    and sets bit ``lane`` of the decision byte where the second branch won (the butterfly
+    with gains +-g); the gains are the left-to-right sums of sign times LLR; the lane loads
+    read one value per row and clean it like ``clean_llr``."""
+    rng = np.random.default_rng(25)
+    weights = 1 << np.arange(LANES)
+    for _ in range(20):
+        metric = rng.choice([-np.inf, -0.0, 0.0, 1.0, 2.0, 3.5], 2 * LANES)
+        gain = rng.choice([-1.0, -0.0, 0.0, 1.0, 2.5], 2 * LANES)
+        fresh, pair, decisions = _lane_steps(metric, gain)
+        even, odd = metric[:LANES], metric[LANES:]
+        g = gain[:LANES]
+        for got, byte, keep, other in (
+            (fresh, decisions[0], even + g, odd + gain[LANES:]),
+            (pair[:LANES], decisions[1], even + g, odd - g),
+            (pair[LANES:], decisions[2], even - g, odd + g),
+        ):
+            take = other > keep
+            np.testing.assert_array_equal(got, np.where(take, other, keep))
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(np.where(take, other, keep)))
+            assert byte == (take * weights).sum()
+    for n_outputs in (1, 2, 3):
+        size = n_outputs * LANES
+        symbol = rng.standard_normal(size) * 10.0 ** rng.integers(-5, 5, size)
+        signs = shift_register_trellis(3, (0o7, 0o5, 0o3)[:n_outputs]).pattern_signs
+        expected = np.zeros((signs.shape[0], LANES))
+        for p in range(signs.shape[0]):
+            expected[p] = signs[p, 0] * symbol[:LANES]
+            for j in range(1, n_outputs):
+                expected[p] = expected[p] + signs[p, j] * symbol[j * LANES : (j + 1) * LANES]
+        np.testing.assert_array_equal(_lane_gains(symbol, signs), expected.ravel())
+    llr = np.array([np.nan, np.inf, -np.inf, 2e6, -2e6, -0.0, 0.5, -3.0] * 3)
+    rows = np.arange(LANES, dtype=np.int64) * 3  # one value of each of 8 rows of length 3
+    got = _lane_load(llr, rows, 0)
+    np.testing.assert_array_equal(got, clean_llr(llr[rows]))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(clean_llr(llr[rows])))
 
 
 # --- behaviour ------------------------------------------------------------------------------
@@ -215,7 +374,13 @@ def test_robust_inputs():
     np.testing.assert_array_equal(both_decoders(tables, zeros), commpy_decode(trellis, zeros))
     rng = np.random.default_rng(3)
     huge = rng.choice([-1e15, 1e15], (4, 2 * 80)) * rng.random((4, 2 * 80))
-    np.testing.assert_array_equal(both_decoders(tables, huge), commpy_decode(trellis, huge))
+    cleaned = clean_llr(huge)  # what the ECC hands the torch decoder; numba cleans as it reads
+    expected = commpy_decode(trellis, cleaned)
+    np.testing.assert_array_equal(both_decoders(tables, cleaned), expected)
+    np.testing.assert_array_equal(viterbi_decode_numba(tables, huge), expected)
+    np.testing.assert_array_equal(
+        viterbi_decode_torch(tables, torch.from_numpy(huge)).numpy(), commpy_decode(trellis, huge)
+    )
     one = awgn_llr(coded_blocks(tables, 1, 33, seed=4)[1], 1.0, 0.5, rng)
     np.testing.assert_array_equal(both_decoders(tables, one), commpy_decode(trellis, one))
     assert both_decoders(tables, np.zeros((0, 2 * 20))).shape == (0, 14)
@@ -234,8 +399,8 @@ def test_robust_inputs():
 
 @pytest.mark.parametrize("blocks", [1, 7, 9, 64, 70, 130])
 def test_block_counts_and_group_padding(blocks: int):
-    """Blocks are decoded in lock-step groups; partial groups and several groups still give
-    commpy's bits in the right rows (also with narrow groups forced)."""
+    """Blocks are decoded in lock-step groups of 8 lanes; partial groups and several groups
+    still give commpy's bits in the right rows, on the butterfly and the generic ACS path."""
     tables = k7_trellis()
     _, coded = coded_blocks(tables, blocks, 40, seed=blocks)
     llr = awgn_llr(coded, 2.0, 0.5, np.random.default_rng(blocks))
@@ -251,15 +416,10 @@ def test_block_counts_and_group_padding(blocks: int):
             tables.pred_input,
             tables.pred_pattern,
             tables.pattern_signs,
-            8,
             butterfly,
             out,
         )
         np.testing.assert_array_equal(out, expected)
-    width = conv_numba._group_width(blocks, 46 * 8)
-    assert 8 <= width <= 64 and width % 8 == 0
-    long_blocks = conv_numba.GROUP_DECISION_BYTES // 20
-    assert conv_numba._group_width(1000, long_blocks) == 16  # long blocks: narrower
 
 
 def test_torch_chunking_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch):

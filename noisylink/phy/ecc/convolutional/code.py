@@ -6,9 +6,9 @@ over all blocks here (numba); soft Viterbi decoding runs on the chosen ``backend
 (``backends``): ``numba.py`` on the CPU, ``torch.py`` on a torch device, or ``reference.py``
 (commpy, one block at a time). The batched encoder and decoders reproduce commpy's
 ``ConvolutionalEncoder`` and soft ``viterbi_decode`` (which takes our LLR sign) decision for
-decision, ties included. ``decode`` cleans the LLRs first (``clean_llr``) and never raises on
-channel errors. Viterbi cannot tell when it failed, so ``ok`` is always True; the frame CRC
-catches residual errors.
+decision, ties included. ``decode`` cleans the LLRs first (``clean_llr``; the numba decoder
+as it reads them) and never raises on channel errors. Viterbi cannot tell when it failed, so
+``ok`` is always True; the frame CRC catches residual errors.
 """
 
 from __future__ import annotations
@@ -121,7 +121,10 @@ class Convolutional:
         return encode_blocks(self._tables, blocks).reshape(-1)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
-        rows = clean_llr(llr).reshape(-1, self.n)
+        if self.backend == "numba":  # it cleans each LLR as it reads it: no extra pass
+            rows = np.asarray(llr, dtype=np.float64).reshape(-1, self.n)
+        else:
+            rows = clean_llr(llr).reshape(-1, self.n)
         ok = np.ones(rows.shape[0], dtype=bool)
         if self.backend == "reference":
             from noisylink.phy.ecc.convolutional.reference import viterbi_decode_reference

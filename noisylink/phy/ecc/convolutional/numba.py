@@ -1,8 +1,10 @@
 """Soft Viterbi decoding of zero-tail terminated blocks on the CPU, batched (numba).
 
-LLRs: float64 ``[blocks, n * steps]``, finite (the ``Convolutional`` code cleans them first),
-positive means 0; out: uint8 bits ``[blocks, steps - memory]``, commpy's ``viterbi_decode``
-decisions (soft mode), ties included. Bad shapes raise ``ValueError``.
+LLRs: float ``[blocks, n * steps]``, positive means 0, any values: each is cleaned as it is read
+(``clean_value``'s rule: NaN -> 0, beyond +-``LLR_LIMIT`` -> +-``LLR_LIMIT``), so decoding
+``llr`` is decoding ``clean_llr(llr)`` without that extra pass; out: uint8 bits
+``[blocks, steps - memory]``, commpy's ``viterbi_decode`` decisions (soft mode), ties
+included. Bad shapes raise ``ValueError``; channel values never do.
 
 One path metric per state maximises the correlation ``sum_j (1 - 2 c_j) * LLR_j`` of the coded
 bits ``c`` with the LLRs. commpy minimises ``sum_j (2 c_j - 1) * LLR_j``: every sum here is
@@ -13,21 +15,108 @@ the survivor only on a strictly better metric, so the branch from the *lower-num
 predecessor state wins. States not yet reachable from state 0 carry ``-inf`` (commpy skips
 them; it marks them with a metric of 1e18, so agreement also needs path metrics below that,
 which clipping the LLRs at ``LLR_LIMIT`` guarantees). Traceback starts in state 0 (zero-tail
-termination) and the ``memory`` tail bits are dropped.
+termination) and the ``memory`` tail bits are dropped. Metrics stay float64 on purpose:
+quantised (int16) or float32 metrics would round differently from commpy and change decisions.
 
-Blocks are decoded in lock-step groups of up to 64, SIMD across the group, groups in parallel
-with ``prange``. ``torch.py`` mirrors this decoder on any torch device.
+Blocks are decoded in lock-step groups of ``LANES`` (8), groups in parallel with ``prange``.
+Within a group every path metric is a lane vector, the 8 blocks' float64 metrics side by side
+(``lanes.py``), so one add-compare-select serves 8 blocks in a few vector instructions. Codes
+with complementary butterflies (``complementary_butterflies``: K=7 (171, 133) among them) do
+the two states entered from one pair of states together, from one load of the pair and one
+gain ``g`` (the four branches carry ``+-g``); other tables take a generic per-state loop. A
+survivor is one bit per state, step and block: one byte per state and step holds the group's
+8 decisions. Traceback runs from state 0 with the group's 8 blocks interleaved. ``torch.py``
+mirrors this decoder (without the cleaning) on any torch device.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from noisylink.phy.ecc.convolutional.lanes import (
+    LANES,
+    acs_lanes,
+    butterfly_lanes,
+    load_llr_lanes,
+    pattern_gains_lanes,
+)
 from noisylink.phy.ecc.convolutional.trellis import Int64s, TrellisTables
 
-GROUP_DECISION_BYTES = 1 << 26  # bound on one numba task's survivors (unless 8 blocks need more)
+
+@numba.njit(cache=True)
+def _decode_group(
+    llr: NDArray[np.float64],
+    first: int,
+    n_outputs: int,
+    memory: int,
+    pred_state: Int64s,
+    pred_input: Int64s,
+    pred_pattern: Int64s,
+    pattern_signs: NDArray[np.float64],
+    butterfly: bool,
+    out: NDArray[np.uint8],
+) -> None:
+    """ACS and traceback of the blocks ``first .. first + LANES - 1`` of ``llr`` (those that
+    exist; the lanes past the last block repeat it and are dropped) into the same rows of
+    ``out``. ``butterfly``: ``complementary_butterflies(tables)``."""
+    n_blocks, row_length = llr.shape
+    flat = llr.reshape(-1)
+    n_steps = row_length // n_outputs
+    n_states = pred_state.shape[0]
+    half = n_states // 2
+    n_patterns = pattern_signs.shape[0]
+    rows = np.empty(LANES, dtype=np.int64)
+    for lane in range(LANES):
+        rows[lane] = min(first + lane, n_blocks - 1) * row_length
+    # branch d into state ns, at 2 ns + d: the offsets of its source metric and of its gain
+    source = (pred_state * LANES).ravel()
+    branch_gain = (pred_pattern * LANES).ravel()
+    metric = np.full(n_states * LANES, -np.inf)
+    metric[:LANES] = 0.0  # every block starts in state 0
+    fresh = np.empty(n_states * LANES)
+    gain = np.empty(n_patterns * LANES)
+    symbol = np.empty(n_outputs * LANES)
+    decisions = np.empty(n_steps * n_states, dtype=np.uint8)  # [step, state], bit = lane
+    for t in range(n_steps):
+        for j in range(n_outputs):
+            load_llr_lanes(symbol, j * LANES, flat, rows, t * n_outputs + j)
+        pattern_gains_lanes(gain, symbol, pattern_signs)  # summed left to right, like commpy
+        step = t * n_states
+        if butterfly:  # states j and j + S/2 are both entered from 2j and 2j + 1
+            for j in range(half):
+                high = j + half
+                butterfly_lanes(
+                    metric, fresh, gain, decisions, source[2 * j], branch_gain[2 * j],
+                    j * LANES, high * LANES, step + j, step + high,
+                )  # fmt: skip
+        else:
+            for ns in range(n_states):
+                acs_lanes(
+                    metric, fresh, gain, decisions, source[2 * ns], source[2 * ns + 1],
+                    branch_gain[2 * ns], branch_gain[2 * ns + 1], ns * LANES, step + ns,
+                )  # fmt: skip
+        metric, fresh = fresh, metric
+    # traceback, unsigned indices (no wraparound checks): branch d into s at 2 s + d
+    previous = pred_state.astype(np.uint64).ravel()
+    input_bit = pred_input.astype(np.uint8).ravel()
+    state = np.zeros(LANES, dtype=np.uint64)  # zero-tail termination: every block ends in 0
+    bits = np.empty((n_steps - memory) * LANES, dtype=np.uint8)
+    one = np.uint64(1)
+    for t in range(n_steps - 1, -1, -1):  # lanes interleaved: independent chains overlap
+        step = np.uint64(t * n_states)
+        for lane in range(LANES):
+            s = state[lane]
+            branch = (s << one) | ((decisions[step + s] >> np.uint64(lane)) & one)
+            if t < n_steps - memory:
+                bits[t * LANES + lane] = input_bit[branch]
+            state[lane] = previous[branch]
+    for lane in range(min(LANES, n_blocks - first)):
+        for t in range(n_steps - memory):
+            out[first + lane, t] = bits[t * LANES + lane]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -39,122 +128,35 @@ def _viterbi_kernel(
     pred_input: Int64s,
     pred_pattern: Int64s,
     pattern_signs: NDArray[np.float64],
-    width: int,
     butterfly: bool,
     out: NDArray[np.uint8],
 ) -> None:
-    """ACS + traceback for groups of ``width`` blocks (a multiple of 8), one group per task.
-
-    Each group's arrays are ``[..., lane]`` with the block (lane) innermost, so that the ACS
-    loop over lanes compiles to SIMD; its indices are unsigned, which spares numba's negative-
-    index wraparound and lets LLVM see contiguous accesses. With ``butterfly`` tables and at
-    most 64 states, each pair of states sharing predecessors is done together (half the metric
-    loads, one decision-word update). Padding lanes decode zeros.
-    """
-    n_blocks = llr.shape[0]
-    n_steps = llr.shape[1] // n_outputs
-    n_states = pred_state.shape[0]
-    n_patterns = pattern_signs.shape[0]
-    n_words = (n_states + 63) // 64
-    half = n_states // 2
-    butterfly = butterfly and n_states <= 64
-    lanes = np.uint64(width)
-    one = np.uint64(1)
-    for group in numba.prange((n_blocks + width - 1) // width):
-        first = group * width
-        used = min(width, n_blocks - first)
-        metric = np.full(n_states * width, -np.inf)
-        metric[:width] = 0.0
-        fresh = np.empty(n_states * width)
-        gain = np.zeros(n_patterns * width)
-        symbol = np.zeros(n_outputs * width)
-        decisions = np.zeros(n_steps * n_words * width, dtype=np.uint64)
-        for t in range(n_steps):
-            for lane in range(used):
-                for j in range(n_outputs):
-                    symbol[j * width + lane] = llr[first + lane, t * n_outputs + j]
-            for p in range(n_patterns):  # sum left to right, like commpy
-                g = np.uint64(p) * lanes
-                for lane in range(lanes):
-                    gain[g + lane] = pattern_signs[p, 0] * symbol[lane]
-                for j in range(1, n_outputs):
-                    x = np.uint64(j) * lanes
-                    for lane in range(lanes):
-                        gain[g + lane] += pattern_signs[p, j] * symbol[x + lane]
-            if butterfly:  # S <= 64: states j and j + S/2 share predecessors 2j, 2j + 1
-                w = np.uint64(t) * lanes
-                for j in range(half):
-                    a = np.uint64(2 * j) * lanes
-                    lo = np.uint64(j) * lanes
-                    hi = np.uint64(j + half) * lanes
-                    ga = np.uint64(pred_pattern[j, 0]) * lanes
-                    gb = np.uint64(pred_pattern[j, 1]) * lanes
-                    ha = np.uint64(pred_pattern[j + half, 0]) * lanes
-                    hb = np.uint64(pred_pattern[j + half, 1]) * lanes
-                    shift_lo = np.uint64(j)
-                    shift_hi = np.uint64(j + half)
-                    for lane in range(lanes):
-                        even = metric[a + lane]
-                        odd = metric[a + lanes + lane]
-                        keep = even + gain[ga + lane]
-                        other = odd + gain[gb + lane]
-                        take_lo = other > keep
-                        fresh[lo + lane] = other if take_lo else keep
-                        keep = even + gain[ha + lane]
-                        other = odd + gain[hb + lane]
-                        take_hi = other > keep
-                        fresh[hi + lane] = other if take_hi else keep
-                        decisions[w + lane] |= (np.uint64(take_lo) << shift_lo) | (
-                            np.uint64(take_hi) << shift_hi
-                        )
-            else:
-                for ns in range(n_states):
-                    a = np.uint64(pred_state[ns, 0]) * lanes
-                    b = np.uint64(pred_state[ns, 1]) * lanes
-                    ga = np.uint64(pred_pattern[ns, 0]) * lanes
-                    gb = np.uint64(pred_pattern[ns, 1]) * lanes
-                    o = np.uint64(ns) * lanes
-                    w = np.uint64(t * n_words + (ns >> 6)) * lanes
-                    shift = np.uint64(ns & 63)
-                    for lane in range(lanes):
-                        keep = metric[a + lane] + gain[ga + lane]
-                        other = metric[b + lane] + gain[gb + lane]
-                        take = other > keep
-                        fresh[o + lane] = other if take else keep
-                        decisions[w + lane] |= np.uint64(take) << shift
-            metric, fresh = fresh, metric
-        if butterfly:  # one word per step: traceback vectorised across lanes, then transposed
-            top = np.uint64(memory - 1)
-            mask = np.uint64(n_states - 1)
-            lane_state = np.zeros(width, dtype=np.uint64)
-            lane_bits = np.empty(n_steps * width, dtype=np.uint8)
-            for t in range(n_steps - 1, -1, -1):
-                w = np.uint64(t) * lanes
-                for lane in range(lanes):
-                    s = lane_state[lane]
-                    lane_bits[w + lane] = np.uint8(s >> top)
-                    lane_state[lane] = ((s << one) & mask) | ((decisions[w + lane] >> s) & one)
-            for lane in range(used):
-                for t in range(n_steps - memory):
-                    out[first + lane, t] = lane_bits[t * width + lane]
-        else:
-            state = np.zeros(used, dtype=np.int64)
-            for t in range(n_steps - 1, -1, -1):  # lanes interleaved: independent chains overlap
-                for lane in range(used):
-                    s = state[lane]
-                    word = decisions[(t * n_words + (s >> 6)) * width + lane]
-                    d = np.int64((word >> np.uint64(s & 63)) & one)
-                    if t < n_steps - memory:
-                        out[first + lane, t] = pred_input[s, d]
-                    state[lane] = pred_state[s, d]
+    """``_decode_group`` for every group of ``LANES`` blocks, groups in parallel."""
+    for group in numba.prange((llr.shape[0] + LANES - 1) // LANES):
+        _decode_group(
+            llr, group * LANES, n_outputs, memory, pred_state, pred_input, pred_pattern,
+            pattern_signs, butterfly, out,
+        )  # fmt: skip
 
 
-def _group_width(n_blocks: int, survivor_bytes_per_block: int) -> int:
-    """Blocks per numba task, a multiple of 8: up to 64 (long SIMD loops), fewer when that
-    would leave threads idle or a task's survivors would pass ``GROUP_DECISION_BYTES``."""
-    per_thread = -(-n_blocks // max(1, numba.get_num_threads()))
-    by_memory = GROUP_DECISION_BYTES // max(1, survivor_bytes_per_block)
-    return max(8, min(64, -(-per_thread // 8) * 8, by_memory // 8 * 8))
+@functools.cache  # tables compare by identity and live long (``k7_trellis`` is cached)
+def complementary_butterflies(tables: TrellisTables) -> bool:
+    """True for shift-register (butterfly) tables whose two branches into a state, and two
+    branches out of a state, carry complementary output patterns (every generator taps both the
+    newest and the oldest bit, as (171, 133) does). A pattern's complement has exactly the
+    negated gain (each product and the sum negate exactly: IEEE rounding is symmetric; only
+    the sign of an exactly-zero gain can differ, which no comparison sees), so a butterfly's
+    four branches carry ``+-g`` for one ``g`` (``butterfly_lanes``)."""
+    if not tables.butterfly:
+        return False
+    half = tables.n_states // 2
+    into_low, into_high = tables.pred_pattern[:half], tables.pred_pattern[half:]
+    full = (1 << tables.n_outputs) - 1
+    return bool(
+        np.array_equal(into_low[:, 1], full - into_low[:, 0])
+        and np.array_equal(into_high[:, 0], full - into_low[:, 0])
+        and np.array_equal(into_high[:, 1], into_low[:, 0])
+    )
 
 
 def _llr_blocks(tables: TrellisTables, llr: ArrayLike) -> NDArray[np.float64]:
@@ -167,8 +169,8 @@ def _llr_blocks(tables: TrellisTables, llr: ArrayLike) -> NDArray[np.float64]:
 
 
 def viterbi_decode_numba(tables: TrellisTables, llr: ArrayLike) -> NDArray[np.uint8]:
-    """Decode zero-tail terminated blocks (``llr``: ``[blocks, n * steps]``, finite, positive
-    means 0) on the CPU: ``[blocks, steps - memory]`` bits, commpy's decisions."""
+    """Decode zero-tail terminated blocks (``llr``: ``[blocks, n * steps]``, positive means 0,
+    cleaned as read) on the CPU: ``[blocks, steps - memory]`` bits, commpy's decisions."""
     rows = _llr_blocks(tables, llr)
     steps = rows.shape[1] // tables.n_outputs
     out = np.zeros((rows.shape[0], steps - tables.memory), dtype=np.uint8)
@@ -180,9 +182,8 @@ def viterbi_decode_numba(tables: TrellisTables, llr: ArrayLike) -> NDArray[np.ui
             tables.pred_state,
             tables.pred_input,
             tables.pred_pattern,
-            tables.pattern_signs,
-            _group_width(rows.shape[0], steps * 8 * -(-tables.n_states // 64)),
-            tables.butterfly,
+            np.ascontiguousarray(tables.pattern_signs),
+            complementary_butterflies(tables),
             out,
         )
     return out
