@@ -1,5 +1,6 @@
 """Batched LDPC belief propagation: commpy's decisions, statistics of the schedules and
-methods, torch == numba, early stopping, odd inputs, and the ``LDPC`` wiring."""
+methods, torch == numba, early stopping, odd inputs, the ``LDPC`` wiring, and the int16
+SIMD decoder against float64 layered min-sum."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from noisylink.phy.ecc import ECCS
 from noisylink.phy.ecc.backends import resolve_backend
 from noisylink.phy.ecc.ldpc import bp
 from noisylink.phy.ecc.ldpc import numba as bp_numba
+from noisylink.phy.ecc.ldpc import simd as bp_simd
 from noisylink.phy.ecc.ldpc import torch as bp_torch
 from noisylink.phy.ecc.ldpc.code import LDPCConfig, build_code, decode_batch
 from noisylink.phy.ecc.ldpc.graph import ldpc_graph
@@ -461,3 +463,219 @@ def test_ldpc_layered_decodes():
     decoded, ok = ecc.decode(llr.reshape(-1))
     assert ok.all()
     np.testing.assert_array_equal(decoded, bits)
+
+
+# --- the int16 inter-frame SIMD decoder (simd.py, ``precision: int16``) --------------------
+
+CODES = [(n, rate) for n in (648, 1296, 1944) for rate in ("1/2", "2/3", "3/4", "5/6")]
+LAYERED_SCALE = bp.default_scale("layered")
+
+
+def decode_int16(n: int, rate: str, llr: np.ndarray, iterations: int = 10) -> bp.BPResult:
+    return bp_simd.decode_simd(build_code(n, rate).layout, llr, iterations, LAYERED_SCALE)
+
+
+def decode_float64(n: int, rate: str, llr: np.ndarray, iterations: int = 10) -> bp.BPResult:
+    return decode_batch(build_code(n, rate).graph, llr, iterations, "min-sum", "layered")
+
+
+def odd_checks(n: int, rate: str, words: np.ndarray) -> np.ndarray:
+    return np.any((build_code(n, rate).parity_check @ words.T.astype(np.int32)) % 2, axis=0)
+
+
+@pytest.mark.parametrize(("n", "rate"), CODES)
+def test_qc_layout_describes_h(n: int, rate: str):
+    """Every block of the layout, lifted, is where commpy's H has its ones (all 12 codes)."""
+    tables = build_code(n, rate)
+    layout = tables.layout
+    z = layout.z
+    rebuilt = np.zeros_like(tables.code.H)
+    for layer in range(layout.layer_ptr.size - 1):
+        for b in range(layout.layer_ptr[layer], layout.layer_ptr[layer + 1]):
+            rows = layer * z + np.arange(z)
+            bits = layout.block_col[b] * z + (np.arange(z) + layout.block_shift[b]) % z
+            rebuilt[rows, bits] = 1
+    np.testing.assert_array_equal(rebuilt, tables.code.H)
+    assert layout.n == n
+
+
+@pytest.mark.parametrize(("n", "rate"), CODES)
+def test_int16_decodes_every_80211n_code(n: int, rate: str):
+    """A little above each code's waterfall, every word comes back as sent, ``ok``."""
+    ebn0 = {"1/2": 3.0, "2/3": 3.5, "3/4": 4.0, "5/6": 4.5}[rate]
+    codewords, llr = awgn_blocks(n, rate, ebn0, 40, 141)
+    result = decode_int16(n, rate, llr)
+    np.testing.assert_array_equal(result.words, codewords)
+    assert result.ok.all() and (result.iterations >= 1).all()
+
+
+@pytest.mark.parametrize(
+    ("n", "rate", "ebn0"), [(648, "1/2", 1.5), (1944, "1/2", 1.5), (1296, "5/6", 3.25)]
+)
+def test_int16_agrees_with_float64_layered_min_sum(n: int, rate: str, ebn0: float):
+    """In the waterfall: wherever both decoders stop with a zero syndrome they give the same
+    word (all at once, ``ok`` words are the sent ones); most words are identical outright;
+    ``ok`` is exactly "the returned word satisfies every check"."""
+    codewords, llr = awgn_blocks(n, rate, ebn0, 300, 151)
+    ours, theirs = decode_int16(n, rate, llr), decode_float64(n, rate, llr)
+    both = ours.ok & theirs.ok
+    np.testing.assert_array_equal(ours.words[both], theirs.words[both])
+    np.testing.assert_array_equal(ours.words[ours.ok], codewords[ours.ok])
+    assert np.mean(np.all(ours.words == theirs.words, axis=1)) >= 0.75
+    np.testing.assert_array_equal(ours.ok, ~odd_checks(n, rate, ours.words))
+    assert 0.02 < 1 - theirs.ok.mean() < 0.5  # really in the waterfall
+
+
+@pytest.mark.slow
+def test_int16_frame_error_rate_equals_float64():
+    """Issue 17's acceptance test: 10 layered min-sum iterations with early termination on
+    n=1944 rate 1/2 at Eb/N0 1.5 dB (FER ~0.2), 3000 words: the int16 decoder's FER equals
+    the float64 decoder's within statistical error. Two-proportion z-test at |z| < 3.29
+    (two-sided p = 1e-3 under equal FERs); both decode the same LLRs, so their errors are
+    positively correlated and the independent-sample variance overestimates the spread of
+    the difference: a false alarm is rarer still."""
+    codewords, llr = awgn_blocks(1944, "1/2", 1.5, 3000, 161)
+    int16 = frame_errors(decode_int16(1944, "1/2", llr).words, codewords)
+    float64 = frame_errors(decode_float64(1944, "1/2", llr).words, codewords)
+    print(
+        f"FER at 1.5 dB over {codewords.shape[0]} words: int16 {int16.mean():.4f}, "
+        f"float64 {float64.mean():.4f}"
+    )
+    assert 0.05 < float64.mean() < 0.5
+    assert abs(z_score(int16, float64)) < 3.29
+
+
+@pytest.mark.parametrize("cap", [0, 1, 2, 4, 9])
+def test_int16_stops_at_the_first_zero_syndrome(cap: int):
+    """As for float64 (``test_stops_at_the_first_zero_syndrome``): capping the iterations at
+    ``k`` leaves the words that had stopped by then unchanged, and the others not ``ok``
+    after exactly ``k`` iterations."""
+    _, llr = awgn_blocks(648, "1/2", 1.5, 80, 171)
+    full = decode_int16(648, "1/2", llr, 20)
+    assert ((full.iterations >= 1) & (full.iterations <= 20)).all()
+    assert (full.iterations[~full.ok] == 20).all() and full.ok.any() and not full.ok.all()
+    capped = decode_int16(648, "1/2", llr, cap)
+    stopped = full.ok & (full.iterations <= cap)
+    np.testing.assert_array_equal(capped.ok, stopped)
+    np.testing.assert_array_equal(capped.words[stopped], full.words[stopped])
+    np.testing.assert_array_equal(capped.iterations[stopped], full.iterations[stopped])
+    assert (capped.iterations[~stopped] == cap).all()
+
+
+def test_int16_results_do_not_depend_on_batching(monkeypatch: pytest.MonkeyPatch):
+    """Lanes are independent and a lane taking a new word forgets the old one's messages: one
+    word at a time, and a shuffled batch split into 5 tasks of at most 3 lanes, give exactly
+    what one batch gives (words, flags, iterations)."""
+    _, llr = awgn_blocks(648, "1/2", 1.5, 40, 181)
+    whole = decode_int16(648, "1/2", llr, 15)
+    for b in range(0, 40, 7):
+        single = decode_int16(648, "1/2", llr[b], 15)
+        np.testing.assert_array_equal(single.words[0], whole.words[b])
+        assert single.iterations[0] == whole.iterations[b] and single.ok[0] == whole.ok[b]
+    order = np.random.default_rng(182).permutation(40)
+    monkeypatch.setattr(bp_simd, "LANES", 3)
+    monkeypatch.setattr(bp_simd, "TASKS_PER_THREAD", 5 * bp_simd.TASKS_PER_THREAD)
+    shuffled = decode_int16(648, "1/2", llr[order], 15)
+    np.testing.assert_array_equal(shuffled.words, whole.words[order])
+    np.testing.assert_array_equal(shuffled.ok, whole.ok[order])
+    np.testing.assert_array_equal(shuffled.iterations, whole.iterations[order])
+
+
+def test_int16_settles_codewords_erasures_and_zero_iterations():
+    """Channel decisions that already form a codeword take 0 iterations (``ok``); a word
+    with more erasures than allowed comes back as its channel decisions, not ``ok``; with 0
+    iterations every word is its channel decisions; ``positions`` picks bits."""
+    codewords, llr = awgn_blocks(648, "1/2", 1.5, 6, 191)
+    llr[0] = 4.0 * (1.0 - 2.0 * codewords[0])
+    llr[0, ::50] *= 0.01  # weak but right
+    llr[1, :400] = 0.0  # 400 erasures
+    llr[1, 400:410] = np.nan  # 10 more
+    layout = build_code(648, "1/2").layout
+    result = bp_simd.decode_simd(layout, llr, 10, LAYERED_SCALE, max_erasures=409)
+    np.testing.assert_array_equal(result.words[0], codewords[0])
+    assert result.ok[0] and result.iterations[0] == 0
+    np.testing.assert_array_equal(result.words[1], (llr[1] < 0).astype(np.uint8))
+    assert not result.ok[1] and result.iterations[1] == 0
+    assert (result.iterations[2:] > 0).all()
+    allowed = bp_simd.decode_simd(layout, llr[1], 10, LAYERED_SCALE, max_erasures=410)
+    assert allowed.iterations[0] > 0  # 410 erasures are not more than 410
+    none = bp_simd.decode_simd(layout, llr, 0, LAYERED_SCALE)
+    np.testing.assert_array_equal(none.words, (llr < 0).astype(np.uint8))
+    assert not none.iterations.any() and none.ok[0] and not none.ok[1:].any()
+    info = build_code(648, "1/2").code.info_positions
+    picked = bp_simd.decode_simd(layout, llr, 10, LAYERED_SCALE, positions=info)
+    full = bp_simd.decode_simd(layout, llr, 10, LAYERED_SCALE)
+    np.testing.assert_array_equal(picked.words, full.words[:, info])
+    np.testing.assert_array_equal(picked.ok, full.ok)
+
+
+def test_int16_odd_inputs_never_crash():
+    """NaN is an erasure (as 0), +-inf and huge values saturate, float32 and integer inputs
+    are read as they are, long runs cannot overflow; shapes and empty input behave."""
+    layout = build_code(648, "5/6").layout
+    n = layout.n
+    rng = np.random.default_rng(201)
+    signs = rng.choice([-1.0, 1.0], (3, n))
+    with_nan = rng.standard_normal((3, n)) * 4
+    with_nan[:, ::7] = np.nan
+    cases = {
+        "zeros": np.zeros((3, n)),
+        "huge": signs * 1e300,
+        "inf": signs * np.inf,
+        "nan": with_nan,
+        "noise": rng.standard_normal((3, n)) * 100.0,
+        "float32": rng.standard_normal((3, n)).astype(np.float32),
+        "int": rng.integers(-5, 6, (3, n)),
+    }
+    for name, llr in cases.items():
+        words, ok, used = bp_simd.decode_simd(layout, llr, 200, LAYERED_SCALE)
+        assert words.shape == (3, n) and words.dtype == np.uint8, name
+        assert ok.shape == used.shape == (3,) and ok.dtype == np.bool_, name
+        assert used.dtype == np.int32 and ((used >= 0) & (used <= 200)).all(), name
+        np.testing.assert_array_equal(ok, ~odd_checks(n, "5/6", words), err_msg=name)
+    cleaned = np.nan_to_num(cases["nan"], nan=0.0)
+    np.testing.assert_array_equal(
+        bp_simd.decode_simd(layout, cases["nan"], 8, LAYERED_SCALE).words,
+        bp_simd.decode_simd(layout, cleaned, 8, LAYERED_SCALE).words,
+    )
+    zeros = bp_simd.decode_simd(layout, cases["zeros"], 8, LAYERED_SCALE)
+    assert zeros.ok.all() and not zeros.iterations.any()  # all-zero is a codeword
+    empty = bp_simd.decode_simd(layout, np.zeros(0), 8, LAYERED_SCALE)
+    assert empty.words.shape == (0, n) and empty.ok.shape == (0,)
+    for bad in [
+        dict(llr=np.zeros(n + 1), iterations=8, scale=LAYERED_SCALE),
+        dict(llr=np.zeros(n), iterations=-1, scale=LAYERED_SCALE),
+        dict(llr=np.zeros(n), iterations=8, scale=1.5),
+        dict(llr=np.zeros(n), iterations=8, scale=LAYERED_SCALE, positions=[n]),
+    ]:
+        with pytest.raises(ValueError):
+            bp_simd.decode_simd(layout, **bad)
+
+
+def test_ldpc_precision_int16_config():
+    """``precision: int16`` is a new, explicit setting: defaults and labels of existing
+    configs are unchanged; it needs layered min-sum on the CPU; it runs through ``decode``."""
+    config = ECCS.config({"name": "ldpc"})
+    assert config.precision == "float64" and "precision" not in config.params()
+    fast = {"name": "ldpc", "method": "min-sum", "schedule": "layered", "precision": "int16"}
+    params = ECCS.config({**fast, "iterations": 10}).params()
+    assert params["precision"] == "int16" and params["iterations"] == 10
+    for bad in [{"method": "sum-product"}, {"schedule": "flooding"}, {"backend": "torch"}]:
+        with pytest.raises(ScenarioError, match="int16"):
+            ECCS.config({**fast, **bad})
+    ecc = ECCS.build(ECCS.config({**fast, "n": 648, "iterations": 10}))
+    codewords, llr = awgn_blocks(648, "1/2", 1.75, 12, 211)
+    llr[1] = 5.0 * (1.0 - 2.0 * codewords[1])  # clean: no BP
+    llr[2, :400] = 0.0  # more erasures than parity bits: not ok, no BP
+    bits, ok = ecc.decode(llr.reshape(-1))
+    info = build_code(648, "1/2").code.info_positions
+    direct = bp_simd.decode_simd(
+        build_code(648, "1/2").layout, llr, 10, LAYERED_SCALE, max_erasures=324
+    )
+    np.testing.assert_array_equal(bits, direct.words[:, info].reshape(-1))
+    np.testing.assert_array_equal(ok, direct.ok)
+    assert ok[1] and not ok[2] and not ok.all()
+    float64 = ECCS.build(ECCS.config({**fast, "n": 648, "iterations": 10, "precision": "float64"}))
+    bits64, ok64 = float64.decode(llr.reshape(-1))
+    np.testing.assert_array_equal(ok, ok64)  # (these 12 words decide alike)
+    np.testing.assert_array_equal(bits, bits64)

@@ -6,10 +6,11 @@ words ``[B, n]``, ``ok`` ``[B]``, iterations ``[B]`` int32), bit-identical to ``
 Each task decodes a range of words through up to ``LANES`` lock-step slots, the slot innermost
 in every array (so each loop over slots is one SIMD instruction stream). A slot whose word
 converges (or runs out of iterations) emits it and takes the next word of the range, so
-early stopping is per word and no slot idles while words remain. Tasks run in parallel with
-``prange``. The kernels take the graph's arrays, the rule and the outputs as three small
-named tuples (``_Graph``, ``_Rule``, ``BPResult``), and a task's slot arrays as one
-(``_Slots``); numba compiles named tuples of arrays as plain structs.
+early stopping is per word and no slot idles while words remain; the new word's first pass
+reads its slot's old messages as 0 (``fresh``) instead of zeroing that strided column. Tasks
+run in parallel with ``prange``. The kernels take the graph's arrays, the rule and the
+outputs as three small named tuples (``_Graph``, ``_Rule``, ``BPResult``), and a task's slot
+arrays as one (``_Slots``); numba compiles named tuples of arrays as plain structs.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class _Slots(NamedTuple):
     odd: NDArray[np.bool_]  # [lanes] min-sum: odd number of negative messages
     parity: NDArray[np.uint8]  # [lanes] one check's parity
     fail: NDArray[np.uint8]  # [lanes] some check is odd
+    fresh: NDArray[np.bool_]  # [lanes] on its word's first pass: its old c2v count as 0
 
 
 def decode_numba(
@@ -232,16 +234,18 @@ def _check_min_sum(
         for lane in range(lanes):
             v = x[j, lane]
             a = abs(v)
-            lower = a < min1[lane]
-            second = a if a < min2[lane] else min2[lane]
-            min2[lane] = min1[lane] if lower else second
-            first[lane] = j if lower else first[lane]
-            min1[lane] = a if lower else min1[lane]
+            m1, m2, where = min1[lane], min2[lane], first[lane]
+            lower = a < m1
+            second = a if a < m2 else m2
+            min2[lane] = m1 if lower else second
+            first[lane] = j if lower else where
+            min1[lane] = a if lower else m1
             odd[lane] = odd[lane] != (not v >= 0.0)
     for j in range(degree):
         for lane in range(lanes):
             flip = odd[lane] != (not x[j, lane] >= 0.0)
-            magnitude = min2[lane] if j == first[lane] else min1[lane]
+            m1, m2 = min1[lane], min2[lane]  # loaded before the choice (not a gather)
+            magnitude = m2 if j == first[lane] else m1
             out[j, lane] = (-scale if flip else scale) * magnitude
 
 
@@ -257,7 +261,7 @@ def _check_min_sum(
 def _iteration(graph: _Graph, rule: _Rule, s: _Slots) -> None:
     """One BP iteration on every slot, then the hard decisions ``bits = post < 0``."""
     check_ptr, edge_var = graph
-    channel, post, acc, bits, c2v = s.channel, s.post, s.acc, s.bits, s.c2v
+    channel, post, acc, bits, c2v, fresh = s.channel, s.post, s.acc, s.bits, s.c2v, s.fresh
     extrinsic, t, prefix, work, first, odd = s.extrinsic, s.t, s.prefix, s.work, s.first, s.odd
     lanes = post.shape[1]
     if not rule.layered:
@@ -270,13 +274,15 @@ def _iteration(graph: _Graph, rule: _Rule, s: _Slots) -> None:
             for j in range(degree):
                 v = edge_var[lo + j]
                 for lane in range(lanes):
-                    extrinsic[j, lane] = post[v, lane] - c2v[lo + j, lane]
+                    old = c2v[lo + j, lane]
+                    extrinsic[j, lane] = post[v, lane] - (0.0 if fresh[lane] else old)
             _check_min_sum(extrinsic, degree, rule.scale, work[0], work[1], first, odd, t)
         else:  # tanh while gathering, exclude-one products, 2 atanh
             for j in range(degree):
                 v = edge_var[lo + j]
                 for lane in range(lanes):
-                    x = post[v, lane] - c2v[lo + j, lane]
+                    old = c2v[lo + j, lane]
+                    x = post[v, lane] - (0.0 if fresh[lane] else old)
                     extrinsic[j, lane] = x
                     t[j, lane] = _tanh_half(x)
             _exclude_one_products(t, degree, prefix, work[0])
@@ -375,6 +381,7 @@ def _slots(n: int, n_edges: int, width: int, lanes: int) -> _Slots:
         np.zeros(lanes, dtype=np.bool_),
         np.zeros(lanes, dtype=np.uint8),
         np.zeros(lanes, dtype=np.uint8),
+        np.zeros(lanes, dtype=np.bool_),
     )
 
 
@@ -403,6 +410,7 @@ def _decode_range(
         word += 1
     while busy:
         _iteration(graph, rule, s)
+        s.fresh[:] = False
         _failing_lanes(graph, s)
         for lane in range(lanes):
             done_word = slot_word[lane]
@@ -416,7 +424,7 @@ def _decode_range(
             out.iterations[done_word] = slot_iter[lane]
             word = _next_word(llr, word, stop, graph, rule, out)
             slot_iter[lane] = 0
-            s.c2v[:, lane] = 0.0
+            s.fresh[lane] = True  # (zeroing its c2v column would cost ~E cache lines)
             if word == stop:
                 slot_word[lane] = -1
                 s.channel[:, lane] = 0.0
