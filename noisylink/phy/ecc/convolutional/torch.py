@@ -46,7 +46,7 @@ def _device_tables(
     )
 
 
-# mirrors viterbi_decode_numba (numba.py)
+# the same decisions as viterbi_decode_numba (numba.py), checked against commpy by the tests
 def viterbi_decode_torch(
     tables: TrellisTables, llr: torch.Tensor, *, decision_bytes: int = DECISION_BYTES
 ) -> torch.Tensor:
@@ -71,7 +71,7 @@ def viterbi_decode_torch(
     return out
 
 
-# mirrors _viterbi_kernel (numba.py), one chunk of blocks
+# one chunk of blocks: add-compare-select and traceback with commpy's tie rule
 def _decode_chunk_torch(tables: TrellisTables, llr: torch.Tensor) -> torch.Tensor:
     """ACS over ``llr`` (``[blocks, steps, n]`` float64), then traceback from state 0.
 
