@@ -4,9 +4,19 @@ JPEG (q75) + RS(255,223) + block interleaver + QPSK on AWGN (Es/N0 8 dB) over th
 sample images. Prints images per second of both, the share of time in each stage (from the
 plain loop), and the pipeline's own cost (event loop, queues, thread hand-offs) as the extra
 CPU time and wall time it needs over the plain loop. Run: python benchmarks/link_throughput.py
+
+OpenMP's wait policy is set to passive (unless ``OMP_WAIT_POLICY`` says otherwise) before numba
+starts its threads: with the default active wait, numba's parallel kernels spin on a machine
+with more runnable threads than cores, and a frame's RS decoding took 0.1 to 40 ms by luck
+(4.7 s of CPU for the plain loop against 1.2 s passive, at load 7 on 2 cores), a cost of the
+kernels that lands at random on either side of the comparison.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # read when numba first starts its threads
 
 import argparse
 import asyncio
@@ -99,7 +109,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     plan = make_plan(args.images, args.trials, args.size)
@@ -117,7 +127,10 @@ def main() -> None:
     assert rows == n_streams
 
     print(f"streams: {n_streams} ({args.images} images {args.size}x{args.size} x {args.trials} "
-          f"trials), JPEG q75 + RS(255,223) + block(16) + QPSK + AWGN 8 dB")
+          f"trials), JPEG q75 + RS(255,223) + block(16) + QPSK + AWGN 8 dB, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, best of {args.repeats}, "
+          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall figures need a quiet "
+          f"machine; the CPU ones less so)")
     print(f"plain loop: {n_streams / plain_wall:.1f} images/s (wall {plain_wall:.2f} s, "
           f"cpu {plain_cpu:.2f} s)")
     print(f"pipeline:   {n_streams / pipe_wall:.1f} images/s (wall {pipe_wall:.2f} s, "
