@@ -24,9 +24,15 @@ two, with a ``RunClashError``.
 QoS 1 alone gives at-least-once delivery only while the broker is up. On top of it each link
 numbers its messages: the reader delivers them in order, drops duplicates and acknowledges what
 it has consumed (``next``) and received (``have``); the writer keeps what is not yet
-acknowledged, so the window also gives backpressure. After a reconnection, or when the reader
-has received nothing new for a while, the writer sends again what the reader has not got. A
-broker restart (even one that forgets every session) therefore loses nothing.
+acknowledged, so the window also gives backpressure. After a reconnection, when the reader is
+first heard without the first message, or when the reader has received nothing new for a while,
+the writer sends again what the reader has not got. A broker restart (even one that forgets
+every session) therefore loses nothing.
+
+Since the links' own acknowledgements, not the broker's PUBACKs, decide what is kept and sent
+again, a writer does not wait for a PUBACK before its next message: every message within the
+window is in flight at once (``Endpoint.send``), which is what lets an MQTT run keep pace
+with the in-process run (``benchmarks/mqtt_throughput.py``).
 
 Each role also publishes a heartbeat; a role that hears nothing from a peer it waits on for
 ``timeout`` seconds stops with a message naming that peer.
@@ -72,6 +78,8 @@ USERNAME_ENV = "NOISYLINK_MQTT_USERNAME"
 PASSWORD_ENV = "NOISYLINK_MQTT_PASSWORD"
 CA_FILE_ENV = "NOISYLINK_MQTT_CA_FILE"
 WINDOW = 256  # unacknowledged messages a writer may have in flight
+BATCH_BYTES = 64 << 10  # link messages smaller than this may travel several to a publish
+GATHER_S = 0.002  # a writer gathers small messages this long before sending them together
 RESEND_AFTER_S = 2.0  # no progress from the reader for this long: send the rest again
 HEARTBEAT_S = 1.0
 ACK_EVERY = 16
@@ -193,16 +201,52 @@ class LinkWriter:
         self.last_progress = time.monotonic()
         self.changed = asyncio.Event()
         self.reader_heard = False
-        self.resending: asyncio.Future[None] | None = None
+        self.unsent: list[int] = []  # kept, gathered to go out together
+        self.unsent_bytes = 0
+        self.flushing: asyncio.TimerHandle | None = None
 
     async def put(self, message: Message) -> None:
+        """Number and keep ``message``, and send it: a large one at once, small ones
+        gathered for at most ``GATHER_S`` (or ``BATCH_BYTES``) and sent as one batch."""
         while self.next_n - self.consumed >= WINDOW:
             self.changed.clear()
             await self.endpoint.wait(self.changed.wait(), self.link_peer)
         n = self.next_n
         self.next_n += 1
         self.kept[n] = wire.encode(message, n=n)
-        await self.endpoint.publish(self.topic, self.kept[n])
+        self.unsent.append(n)
+        self.unsent_bytes += len(self.kept[n])
+        if self.unsent_bytes >= BATCH_BYTES or len(self.unsent) >= wire.MAX_BATCH:
+            self.flush()
+        elif self.flushing is None:
+            self.flushing = asyncio.get_running_loop().call_later(GATHER_S, self.flush)
+
+    def flush(self) -> None:
+        """Send what ``put`` has gathered."""
+        if self.flushing is not None:
+            self.flushing.cancel()
+            self.flushing = None
+        numbers, self.unsent, self.unsent_bytes = self.unsent, [], 0
+        self._send(numbers)
+
+    def _send(self, numbers: list[int]) -> None:
+        """Send these kept messages in order, runs of small ones as batches."""
+        run: list[bytes] = []
+        size = 0
+        for n in numbers:
+            data = self.kept.get(n)
+            if data is None:  # consumed meanwhile
+                continue
+            if run and (size + len(data) > BATCH_BYTES or len(run) >= wire.MAX_BATCH):
+                self._send_run(run)
+                run, size = [], 0
+            run.append(data)
+            size += len(data)
+        if run:
+            self._send_run(run)
+
+    def _send_run(self, run: list[bytes]) -> None:
+        self.endpoint.send(self.topic, run[0] if len(run) == 1 else wire.encode_batch(run))
 
     @property
     def link_peer(self) -> str:
@@ -215,29 +259,38 @@ class LinkWriter:
             raise Rejected("malformed", str(exc)) from None
         if ack.have > self.next_n:
             raise Rejected("inconsistent", f"acknowledges {ack.have} of {self.next_n} messages")
-        if not self.reader_heard:  # the reader has just subscribed: it missed what came before
-            self.reader_heard = True
-            self.resending = asyncio.ensure_future(self.resend())
         if ack.have > self.have or ack.next > self.consumed:
             self.last_progress = time.monotonic()
         self.have = max(self.have, ack.have)
         self.consumed = max(self.consumed, ack.next)
         for n in [n for n in self.kept if n < self.consumed]:
             del self.kept[n]
+        if not self.reader_heard:
+            self.reader_heard = True
+            if self.have == 0:  # it may have subscribed after the first messages went out
+                self.resend()
         self.changed.set()
 
-    async def resend(self) -> None:
-        """Send again what the reader has not received (acknowledgements may arrive
-        meanwhile and release some of it)."""
-        for n in sorted(n for n in self.kept if n >= self.have):
-            data = self.kept.get(n)
-            if data is not None:
-                await self.endpoint.publish(self.topic, data)
+    def resend(self) -> None:
+        """Send again what the reader has not received (what is gathered included)."""
+        if self.flushing is not None:
+            self.flushing.cancel()
+            self.flushing = None
+        self.unsent, self.unsent_bytes = [], 0
+        self._send(sorted(n for n in self.kept if n >= self.have))
         self.last_progress = time.monotonic()
 
     @property
     def outstanding(self) -> bool:
         return self.consumed < self.next_n
+
+    def stalled(self, now: float) -> bool:
+        """Whether to send the rest again: the reader has made no progress for a while.
+        Before the reader is first heard, sending is in vain: its first acknowledgement
+        brings everything it lacks (``on_ack``: when it has not got the first message yet;
+        once it has, it was listening before all the later ones went out)."""
+        return self.reader_heard and self.outstanding and bool(self.kept) and \
+            now - self.last_progress > RESEND_AFTER_S
 
     async def drain(self) -> None:
         """Wait until the reader has consumed everything written (or said it is done)."""
@@ -262,45 +315,75 @@ class LinkReader:
         self.have = 0
         self.arrived = asyncio.Event()
         self.acked_at = 0
+        self.ready: Message | None = None  # taken by ``empty``, given by the next get
 
     @property
     def link_peer(self) -> str:
         return "transmitter" if self.link == "tx" else "channel"
 
     def on_message(self, payload: bytes) -> None:
+        """Take in one message or a batch (refused whole if any of it is malformed or
+        out of range)."""
         try:
-            message, envelope = wire.decode(payload)
+            messages = wire.decode_all(payload)
         except wire.WireError as exc:
             raise Rejected("malformed", str(exc)) from None
-        n = envelope["n"]
-        if n < self.next or n in self.waiting:
-            return  # a duplicate (resent, or QoS 1 delivered it twice)
-        if n >= self.next + 2 * WINDOW:
-            raise Rejected("inconsistent", f"message {n} while expecting {self.next}")
-        self.waiting[n] = message
+        for _, envelope in messages:
+            if envelope["n"] >= self.next + 2 * WINDOW:
+                raise Rejected("inconsistent", f"message {envelope['n']} while expecting "
+                                               f"{self.next}")
+        for message, envelope in messages:
+            n = envelope["n"]
+            if n >= self.next and n not in self.waiting:  # else a duplicate (resent)
+                self.waiting[n] = message
         while self.have in self.waiting or self.have < self.next:
             self.have += 1
         self.arrived.set()
 
     async def get(self) -> Message:
-        while True:
-            while self.next not in self.waiting:
-                self.arrived.clear()
-                await self.endpoint.wait(self.arrived.wait(), self.link_peer)
+        while (message := self._take()) is None:
+            self.arrived.clear()
+            await self.endpoint.wait(self.arrived.wait(), self.link_peer)
+        return message
+
+    def get_nowait(self) -> Message:
+        """The next message as ``get`` gives it if it has arrived, else
+        ``asyncio.QueueEmpty``: with ``empty``, what a role that takes every message already
+        waiting (``link.roles.next_messages``) uses of an ``asyncio.Queue``."""
+        message = self._take()
+        if message is None:
+            raise asyncio.QueueEmpty
+        return message
+
+    def empty(self) -> bool:
+        """Whether ``get_nowait`` would raise (a next message that ``admit`` refuses is
+        dropped here and does not count)."""
+        if self.ready is None:
+            self.ready = self._take()
+        return self.ready is None
+
+    def _take(self) -> Message | None:
+        """The next admitted message, or None while the next has not arrived;
+        acknowledges as it goes, drops and counts what ``admit`` refuses."""
+        if self.ready is not None:
+            message, self.ready = self.ready, None
+            return message
+        while self.next in self.waiting:
             message = self.waiting.pop(self.next)
             self.next += 1
             if self.next - self.acked_at >= ACK_EVERY or isinstance(message, Finished):
-                await self.ack()
+                self.ack()
             reason = self.admit(message) if self.admit is not None else None
             if reason is None:
                 return message
             self.endpoint.rejections.add(Rejected("inconsistent", reason),
                                          self.endpoint.topics.frames(self.link))
+        return None
 
-    async def ack(self) -> None:
+    def ack(self) -> None:
         self.acked_at = self.next
         body = json.dumps({"next": self.next, "have": self.have}).encode()
-        await self.endpoint.publish(self.endpoint.topics.acks(self.link), body)
+        self.endpoint.send(self.endpoint.topics.acks(self.link), body)
 
 
 @dataclass(frozen=True)
@@ -342,6 +425,7 @@ class Endpoint:
         self.joined = asyncio.Event()
         self.rivals: list[str] = []
         self.answering: set[asyncio.Task[None]] = set()
+        self.sending: set[asyncio.Future[None]] = set()  # publishes not yet acknowledged
         # the receiver's view of who serves each other role: (since, instance, last heard)
         self.members: dict[str, tuple[float, str, float]] = {}
         self.rejections = Rejections(identity.role, report)
@@ -369,6 +453,14 @@ class Endpoint:
             return
         with contextlib.suppress(aiomqtt.MqttError):
             await client.publish(topic, self.seal.seal(topic, token, payload), qos=qos)
+
+    def send(self, topic: str, payload: bytes) -> None:
+        """Publish (QoS 1) without waiting for the broker's PUBACK: the links' own
+        acknowledgements tell what has arrived, so a writer keeps up to its window of messages
+        in flight instead of one. The publishes start in the order of the calls."""
+        task = asyncio.ensure_future(self.publish(topic, payload))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
 
     def fail(self, exc: BaseException) -> None:
         """Stop the role: whoever waits raises ``exc``."""
@@ -411,7 +503,7 @@ class Endpoint:
             for writer in self.writers.values():
                 await writer.drain()
             for reader in self.readers.values():
-                await reader.ack()
+                reader.ack()
             self.state = "done"
             await self.publish(self.topics.status(self.role), self._status("done"), qos=QOS)
             await self._linger()
@@ -524,13 +616,13 @@ class Endpoint:
                     self.broker.host, self.broker.port, username=self.broker.username,
                     password=self.broker.password, tls_context=self.broker.tls_context(),
                     identifier=f"noisylink-{self.role}-{uuid.uuid4().hex[:12]}",
-                    keepalive=5, timeout=10, logger=PAHO_LOG,
+                    keepalive=5, timeout=10, logger=PAHO_LOG, max_inflight_messages=WINDOW,
                 ) as client:
                     await self._subscribe(client)
                     self.client = client
                     self.connected.set()
                     down_since, delay = None, 0.1
-                    await self._on_connected()
+                    self._on_connected()
                     await self._serve(client)
             except aiomqtt.MqttCodeError as exc:
                 if _refused_credentials(exc):
@@ -562,11 +654,11 @@ class Endpoint:
         await client.subscribe(self.topics.status("+"), qos=0)
         await client.subscribe(self.topics.run, qos=0)
 
-    async def _on_connected(self) -> None:
+    def _on_connected(self) -> None:
         for reader in self.readers.values():
-            await reader.ack()
+            reader.ack()
         for writer in self.writers.values():
-            await writer.resend()
+            writer.resend()
 
     async def _serve(self, client: Any) -> None:
         ticker = asyncio.create_task(self._tick())
@@ -674,12 +766,11 @@ class Endpoint:
                 await self.publish(self.topics.run, probe, qos=0, token=NO_TOKEN)
             await self.publish(self.topics.status(self.role), self._status(self.state), qos=0)
             for reader in self.readers.values():
-                await reader.ack()
+                reader.ack()
             now = time.monotonic()
             for writer in self.writers.values():
-                if writer.outstanding and writer.kept and now - writer.last_progress > \
-                        RESEND_AFTER_S:
-                    await writer.resend()
+                if writer.stalled(now):
+                    writer.resend()
             await asyncio.sleep(HEARTBEAT_S)
 
 

@@ -103,7 +103,9 @@ class Seal:
 
     def _mac(self, topic: str, prefix: bytes, body: bytes) -> bytes:
         assert self.key is not None
-        return hmac.new(self.key, topic.encode() + b"\0" + prefix + body, hashlib.sha256).digest()
+        mac = hmac.new(self.key, topic.encode() + b"\0" + prefix, hashlib.sha256)
+        mac.update(body)  # not concatenated: a frame's body is tens of kilobytes
+        return mac.digest()
 
     def seal(self, topic: str, token: bytes, body: bytes) -> bytes:
         prefix = MAGIC + bytes([SIGNED if self.key else 0]) + token

@@ -3,6 +3,12 @@
 Layout: ``u32 head length | head (UTF-8 JSON) | blobs``. The head holds the kind, the scalar
 fields and, for each blob, its name, dtype, shape and length; arrays travel as their raw bytes,
 so floats arrive bit for bit and an MQTT run equals the in-process run.
+
+Small messages may travel several to a payload (``encode_batch``): ``b"NLKB" | u32 count |
+count x (u32 length | message)``. No single message starts with those four bytes (as a head
+length they would be over a gigabyte), so ``decode_all`` tells the two apart. A batch is
+refused whole when any part of it does not follow this layout or any message in it is not a
+message.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from noisylink.link.messages import (
     StreamStart,
 )
 from noisylink.transport import schema
+
+BATCH_MAGIC = b"NLKB"
+MAX_BATCH = 256  # messages in one batch at most
 
 
 class WireError(ValueError):
@@ -147,3 +156,41 @@ def _blobs(head: Any, data: bytes, offset: int) -> dict[str, Any]:
     if missing:
         raise WireError(f"not a noisylink message: missing blob {missing[0]!r}")
     return found
+
+
+def encode_batch(messages: list[bytes]) -> bytes:
+    """Encoded messages (``encode``) as one payload, in order."""
+    if not 1 <= len(messages) <= MAX_BATCH:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH} messages, not {len(messages)}")
+    parts = [BATCH_MAGIC, struct.pack("!I", len(messages))]
+    for message in messages:
+        parts += [struct.pack("!I", len(message)), message]
+    return b"".join(parts)
+
+
+def decode_all(data: bytes) -> list[tuple[Message, dict[str, Any]]]:
+    """The messages and envelopes of a payload: one message, or the messages of a batch in
+    order; ``WireError`` for anything else, whatever the bytes."""
+    if not data.startswith(BATCH_MAGIC):
+        return [decode(data)]
+    if len(data) > schema.MAX_MESSAGE_BYTES:
+        raise WireError(f"batch of {len(data)} bytes (at most {schema.MAX_MESSAGE_BYTES})")
+    if len(data) < len(BATCH_MAGIC) + 4:
+        raise WireError("not a batch: shorter than its count")
+    (count,) = struct.unpack_from("!I", data, len(BATCH_MAGIC))
+    if not 1 <= count <= MAX_BATCH:
+        raise WireError(f"a batch of {count} messages (1 to {MAX_BATCH})")
+    offset = len(BATCH_MAGIC) + 4
+    decoded = []
+    for _ in range(count):
+        if offset + 4 > len(data):
+            raise WireError("truncated batch")
+        (length,) = struct.unpack_from("!I", data, offset)
+        offset += 4
+        if offset + length > len(data):
+            raise WireError("truncated batch")
+        decoded.append(decode(data[offset : offset + length]))
+        offset += length
+    if offset != len(data):
+        raise WireError("not a batch: bytes after its last message")
+    return decoded

@@ -36,8 +36,18 @@ from noisylink.results.row import TIMING_COLUMNS
 from noisylink.scenarios import parse_scenario
 from noisylink.transport import wire
 from noisylink.transport.brokers import mosquitto_binary, start_broker
-from noisylink.transport.mqtt import Broker, Endpoint, LinkReader, RunIdentity, redact
-from noisylink.transport.session import Seal
+from noisylink.transport.mqtt import (
+    ACK_EVERY,
+    BATCH_BYTES,
+    RESEND_AFTER_S,
+    WINDOW,
+    Broker,
+    Endpoint,
+    LinkReader,
+    RunIdentity,
+    redact,
+)
+from noisylink.transport.session import Rejected, Seal, new_token
 
 KINDS = ["mosquitto", "amqtt"] if mosquitto_binary() else ["amqtt"]
 
@@ -142,6 +152,166 @@ async def test_link_reader_delivers_in_order_once_each() -> None:
     assert reader.have == 6 and reader.next == 6
     reader.on_message(wire.encode(messages[3], n=3))  # late duplicate: ignored
     assert not reader.waiting
+
+
+class PubackNeverComes:
+    """A connected client whose broker takes every message and never acknowledges one."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.puback = asyncio.Event()
+
+    async def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        self.sent.append((topic, payload))
+        await self.puback.wait()
+
+    def payloads(self, topic: str) -> list[list[int]]:
+        """The sequence numbers of the link messages of each payload sent on ``topic``."""
+        return [[envelope["n"] for _, envelope in wire.decode_all(Seal().open(t, p)[1])]
+                for t, p in self.sent if t == topic]
+
+    def numbers(self, topic: str) -> list[int]:
+        """The sequence numbers of the link messages sent on ``topic``, in sending order."""
+        return [n for payload in self.payloads(topic) for n in payload]
+
+
+def offline_endpoint(role: str, **links: tuple[str, ...]) -> tuple[Endpoint, PubackNeverComes]:
+    endpoint = Endpoint(Broker.from_url("mqtt://127.0.0.1:1"),
+                        RunIdentity("r", role, "s", token=new_token()), timeout=600, **links)
+    client = PubackNeverComes()
+    endpoint.client = client
+    return endpoint, client
+
+
+async def settle(endpoint: Endpoint) -> None:
+    """Let the publishes already started hand their messages to the client."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def acknowledge_all(endpoint: Endpoint, client: PubackNeverComes) -> None:
+    client.puback.set()
+    await asyncio.gather(*endpoint.sending)
+
+
+async def test_a_writer_has_its_whole_window_in_flight_without_waiting_for_pubacks() -> None:
+    endpoint, client = offline_endpoint("transmitter", writes=("tx",), peers=("channel",))
+    writer = endpoint.writers["tx"]
+    for i in range(WINDOW):
+        await asyncio.wait_for(writer.put(StreamEnd(StreamId(0, 0, i))), 60)
+    writer.flush()
+    await settle(endpoint)
+    topic = endpoint.topics.frames("tx")
+    assert client.numbers(topic) == list(range(WINDOW))  # all of them, in order
+    beyond = asyncio.ensure_future(writer.put(Finished()))
+    await settle(endpoint)
+    assert not beyond.done()  # the window is the backpressure: the reader must consume first
+    writer.on_ack(json.dumps({"next": 1, "have": WINDOW}).encode())
+    await asyncio.wait_for(beyond, 60)
+    writer.flush()
+    await settle(endpoint)
+    assert client.numbers(topic) == list(range(WINDOW + 1))
+    assert sorted(writer.kept) == list(range(1, WINDOW + 1))  # kept until consumed
+    await acknowledge_all(endpoint, client)
+
+
+async def test_a_writer_resends_nothing_before_its_reader_is_heard_then_what_it_lacks() -> None:
+    endpoint, client = offline_endpoint("transmitter", writes=("tx",), peers=("channel",))
+    writer = endpoint.writers["tx"]
+    for i in range(4):
+        await writer.put(StreamEnd(StreamId(0, 0, i)))
+    writer.flush()
+    late = time.monotonic() + 10 * RESEND_AFTER_S
+    assert not writer.stalled(late)  # nobody listens yet: sending again would be in vain
+    writer.on_ack(json.dumps({"next": 0, "have": 0}).encode())  # subscribed, nothing yet
+    await settle(endpoint)
+    assert client.numbers(endpoint.topics.frames("tx")) == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert writer.stalled(late)  # from now on, no progress for a while means send again
+    await acknowledge_all(endpoint, client)
+
+
+async def test_a_reader_that_got_the_first_message_gets_nothing_twice() -> None:
+    endpoint, client = offline_endpoint("transmitter", writes=("tx",), peers=("channel",))
+    writer = endpoint.writers["tx"]
+    for i in range(4):
+        await writer.put(StreamEnd(StreamId(0, 0, i)))
+    writer.flush()
+    writer.on_ack(json.dumps({"next": 0, "have": 2}).encode())  # 2 and 3 are on their way
+    await settle(endpoint)
+    assert client.numbers(endpoint.topics.frames("tx")) == [0, 1, 2, 3]
+    assert writer.stalled(time.monotonic() + 10 * RESEND_AFTER_S)  # unless they never come
+    writer.resend()
+    await settle(endpoint)
+    assert client.numbers(endpoint.topics.frames("tx")) == [0, 1, 2, 3, 2, 3]
+    await acknowledge_all(endpoint, client)
+
+
+async def test_small_messages_travel_together_and_a_large_one_alone_at_once() -> None:
+    endpoint, client = offline_endpoint("transmitter", writes=("tx",), peers=("channel",))
+    writer = endpoint.writers["tx"]
+    stream = StreamId(0, 0, 0)
+    for i in range(5):
+        await writer.put(StreamEnd(StreamId(0, 0, i)))
+    large = np.zeros(BATCH_BYTES // 16 + 1, complex)
+    await writer.put(FrameOnAir(stream, 0, None, large))  # too large to wait for company
+    await settle(endpoint)
+    topic = endpoint.topics.frames("tx")
+    assert client.payloads(topic) == [[0, 1, 2, 3, 4], [5]]
+    await writer.put(Finished())
+    writer.flush()
+    await settle(endpoint)
+    assert client.payloads(topic) == [[0, 1, 2, 3, 4], [5], [6]]
+    await acknowledge_all(endpoint, client)
+
+
+async def test_a_reader_takes_a_batch_in_order_once_each() -> None:
+    endpoint, _ = offline_endpoint("receiver", reads=("rx",), peers=("channel",))
+    reader = endpoint.readers["rx"]
+    messages = [StreamEnd(StreamId(0, 0, i)) for i in range(6)]
+    encoded = [wire.encode(message, n=n) for n, message in enumerate(messages)]
+    reader.on_message(wire.encode_batch([encoded[n] for n in (3, 4, 5)]))
+    reader.on_message(wire.encode_batch([encoded[n] for n in (0, 1, 3, 2)]))  # 3 again
+    assert [await asyncio.wait_for(reader.get(), 60) for _ in messages] == messages
+    with pytest.raises(Rejected, match="while expecting"):  # far ahead: the whole batch
+        reader.on_message(wire.encode_batch([wire.encode(messages[0], n=n)
+                                             for n in (6, 6 + 2 * WINDOW)]))
+    assert not reader.waiting
+
+
+async def test_a_reader_gives_what_has_arrived_without_waiting_as_a_queue_does() -> None:
+    plan_says_no = StreamEnd(StreamId(9, 9, 9))
+    endpoint = Endpoint(Broker.from_url("mqtt://127.0.0.1:1"), RunIdentity("r", "receiver", "s"),
+                        reads=("rx",), peers=("channel",), timeout=600,
+                        admit=lambda _: lambda m: "not planned" if m == plan_says_no else None)
+    reader = endpoint.readers["rx"]
+    messages = [StreamEnd(StreamId(0, 0, i)) for i in range(3)]
+    sent = [messages[0], plan_says_no, messages[1], messages[2]]
+    for n in (0, 1, 3):  # 2 has not arrived
+        reader.on_message(wire.encode(sent[n], n=n))
+    assert not reader.empty()
+    assert reader.get_nowait() == messages[0]
+    assert reader.empty()  # the refused message 1 is dropped, and 2 is missing
+    with pytest.raises(asyncio.QueueEmpty):
+        reader.get_nowait()
+    reader.on_message(wire.encode(sent[2], n=2))
+    assert not reader.empty()
+    assert [reader.get_nowait(), await asyncio.wait_for(reader.get(), 60)] == messages[1:]
+    assert reader.empty() and endpoint.rejections.as_dict() == {"inconsistent": 1}
+
+
+async def test_a_reader_acknowledges_without_waiting_for_pubacks() -> None:
+    endpoint, client = offline_endpoint("channel", reads=("tx",), peers=("transmitter",))
+    reader = endpoint.readers["tx"]
+    messages = [StreamEnd(StreamId(0, 0, i)) for i in range(2 * ACK_EVERY)]
+    for n, message in enumerate(messages):
+        reader.on_message(wire.encode(message, n=n))
+    got = [await asyncio.wait_for(reader.get(), 60) for _ in messages]
+    await settle(endpoint)
+    assert got == messages
+    acks = [json.loads(Seal().open(t, p)[1]) for t, p in client.sent]
+    assert acks == [{"next": ACK_EVERY, "have": 2 * ACK_EVERY},
+                    {"next": 2 * ACK_EVERY, "have": 2 * ACK_EVERY}]
+    await acknowledge_all(endpoint, client)
 
 
 # --- whole runs through a broker ---------------------------------------------------------------

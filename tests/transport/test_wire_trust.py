@@ -121,6 +121,39 @@ def test_malformed_link_messages_are_wire_errors_not_crashes(name: str) -> None:
         wire.decode(MALFORMED_LINK_MESSAGES[name])
 
 
+GOOD = [wire.encode(StreamEnd(StreamId(0, 0, n)), n=n) for n in range(3)]
+MALFORMED_BATCHES = {
+    "no count": wire.BATCH_MAGIC + b"\0\0",
+    "no messages": wire.BATCH_MAGIC + struct.pack("!I", 0),
+    "too many messages": wire.BATCH_MAGIC + struct.pack("!I", wire.MAX_BATCH + 1)
+    + b"".join(struct.pack("!I", len(GOOD[0])) + GOOD[0] for _ in range(wire.MAX_BATCH + 1)),
+    "fewer messages than counted": wire.BATCH_MAGIC + struct.pack("!I", 4)
+    + wire.encode_batch(GOOD)[8:],
+    "a length past the end": wire.encode_batch(GOOD)[:-1],
+    "a length field cut short": wire.encode_batch(GOOD)[:8] + struct.pack("!I", len(GOOD[0]))
+    + GOOD[0] + b"\0\0",
+    "bytes after the last message": wire.encode_batch(GOOD) + b"junk",
+    "a batch inside a batch": wire.encode_batch([wire.encode_batch(GOOD)]),
+    **{f"a message {name}": wire.encode_batch([GOOD[0], bad])
+       for name, bad in (("extra field", MALFORMED_LINK_MESSAGES["extra field"]),
+                         ("empty", b""), ("object dtype",
+                                          MALFORMED_LINK_MESSAGES["object dtype blob"]))},
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_BATCHES))
+def test_malformed_batches_are_wire_errors_not_crashes(name: str) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_all(MALFORMED_BATCHES[name])
+
+
+def test_a_batch_carries_its_messages_in_order_and_one_message_is_one_message() -> None:
+    decoded = wire.decode_all(wire.encode_batch(GOOD))
+    assert [(message, envelope["n"]) for message, envelope in decoded] == \
+        [(StreamEnd(StreamId(0, 0, n)), n) for n in range(3)]
+    assert wire.decode_all(GOOD[1]) == [wire.decode(GOOD[1])]
+
+
 @pytest.mark.parametrize("body", [b"[1,2,3]", b'{"role":[1]}', b"null", b"\xff\xfe",
                                   b'{"role":"receiver","instance":"x","state":"running",'
                                   b'"since":true,"scenario":"fp"}', b"[" * 50_000])
@@ -200,7 +233,7 @@ async def test_every_hostile_message_is_dropped_counted_and_reported_once() -> N
     lines: list[str] = []
     ep = endpoint(lines=lines)
     frames, acks, status = ep.topics.frames("rx"), ep.topics.acks("tx"), ep.topics.status("x")
-    for body in MALFORMED_LINK_MESSAGES.values():
+    for body in [*MALFORMED_LINK_MESSAGES.values(), *MALFORMED_BATCHES.values()]:
         ep.dispatch(frames, sealed(frames, body))
     for body in (b"[1,2,3]", b'{"role":[1]}'):
         ep.dispatch(status, sealed(status, body))
@@ -210,7 +243,7 @@ async def test_every_hostile_message_is_dropped_counted_and_reported_once() -> N
     ep.dispatch(frames, sealed(frames, wire.encode(Finished(), n=0), token=new_token()))
     ep.dispatch(ep.topics.run, sealed(ep.topics.run, b"[1]"))
     counts = ep.rejections.as_dict()
-    assert counts == {"malformed": len(MALFORMED_LINK_MESSAGES) + 2 + 1 + 1,
+    assert counts == {"malformed": len(MALFORMED_LINK_MESSAGES) + len(MALFORMED_BATCHES) + 4,
                       "retained": 2, "foreign": 1}
     assert len(lines) == 3 and all(line.startswith("warning: receiver: ") for line in lines)
     assert not ep.readers["rx"].waiting and not ep.failed.is_set()
