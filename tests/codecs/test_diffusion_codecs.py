@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from noisylink.codecs import CODECS
 from noisylink.codecs.base import Encoded
+from noisylink.codecs.diffusion import codebook as codebook_module
 from noisylink.codecs.diffusion.bitstream import unpack
 from noisylink.codecs.diffusion.codebook import Codebook, best_atom, best_atoms
 from noisylink.codecs.diffusion.codecs import DdcmCodec, RobustTurboDdcmCodec, TurboDdcmCodec
@@ -453,6 +454,74 @@ def test_best_atoms_match_a_brute_force_projection(K: int, chunk_atoms: int) -> 
     expected_signs = np.where(np.take_along_axis(scores, expected, axis=1) >= 0, 1, -1)
     assert np.array_equal(signs, expected_signs)
 
+
+
+def test_search_blocks_hold_at_most_their_budget_or_one_chunk() -> None:
+    """At 512 x 512 (D = 786432) a block is 40 atoms (126 MB), not 512 (1.6 GB)."""
+    budget = codebook_module.PROJECTION_BLOCK_BYTES
+    for dim in (12, 3 * 64 * 64, 3 * 512 * 512, 3 * 2048 * 2048):
+        for chunk_atoms in (1, 8, 4096):
+            codebook = Codebook(seed=0, K=16384, dim=dim, chunk_atoms=chunk_atoms)
+            atoms = codebook.block_atoms()
+            assert atoms % chunk_atoms == 0 and chunk_atoms <= atoms <= 16384
+            assert 4 * atoms * dim <= max(budget, 4 * chunk_atoms * dim)
+            assert atoms <= max(codebook_module.PROJECTION_BLOCK_ATOMS, chunk_atoms)
+    assert Codebook(0, 16384, 3 * 512 * 512, 8).block_atoms() == 40
+
+
+@pytest.mark.parametrize("budget_atoms", [1, 7, 16, 1000])
+def test_blocks_within_a_budget_are_the_chunks(
+    budget_atoms: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks drawn within any byte budget are the chunks, in order, each atom once."""
+    codebook = Codebook(seed=2, K=45, dim=10, chunk_atoms=4)
+    full = full_codebook(codebook, step=3)
+    monkeypatch.setattr(codebook_module, "PROJECTION_BLOCK_BYTES", 4 * 10 * budget_atoms)
+    starts, blocks = zip(*[(start, b.clone()) for start, b in codebook.blocks(3)], strict=True)
+    assert torch.equal(torch.cat(blocks), full)
+    assert list(starts) == sorted(set(starts)) and starts[0] == 0
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inner_products_do_not_depend_on_the_block_or_the_batch(batch: int) -> None:
+    """The same bits for a (residual, atom) pair whatever the block size (1 to 256 atoms) and
+    the batch: at D = 49152 (128 x 128 x 3) MKL's matrix-vector kernel would give other bits
+    for blocks under about 200 atoms than for larger ones."""
+    generator = torch.Generator().manual_seed(11)
+    atoms = torch.randn(256, 3 * 128 * 128, generator=generator)
+    residuals = torch.randn(3, atoms.shape[1], generator=generator)
+    whole = codebook_module.inner_products(residuals, atoms, 3)  # the batch of three
+    rows = codebook_module.at_least_two_rows(residuals[:batch])
+    for size in (1, 3, 8, 64, 208, 256):
+        parts = [codebook_module.inner_products(rows, atoms[i : i + size], batch)
+                 for i in range(0, 256, size)]
+        assert torch.equal(torch.cat(parts, dim=1), whole[:batch])
+
+
+# The payloads of the bundled prior on two 32 x 32 pictures (K = 256, T = 2, M = 4, seed 3),
+# as the search gave them before its blocks were sized by a byte budget (cd9ef3a).
+PINNED_PAYLOADS = {
+    "ddcm": ("3c51", "2db8"),
+    "turbo-ddcm": ("472db8908341036e", "51a924803c934435"),
+    "robust-turbo-ddcm": ("21139fddc51c4e4b52", "27259fddc1b14e3d71"),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_payload_bytes_are_pinned(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled prior's payloads stay byte for byte what they were, alone or in a batch,
+    in one block or in blocks of five chunks."""
+    chosen: dict[str, Any] = {"name": name, "model": "bundled", "K": 256, "T": 2, "seed": 3}
+    if name != "ddcm":
+        chosen["M"] = 4
+    codec = build(chosen)
+    pictures = [picture(1, 32, 32), picture(2, 32, 32)]
+    expected = list(PINNED_PAYLOADS[name])
+    assert [e.payload.hex() for e in codec.encode_batch(pictures)] == expected
+    assert codec.encode(pictures[0]).payload.hex() == expected[0]
+    monkeypatch.setattr(codebook_module, "PROJECTION_BLOCK_BYTES", 4 * 3 * 32 * 32 * 40)
+    assert [e.payload.hex() for e in codec.encode_batch(pictures)] == expected
+    assert codec.encode(pictures[1]).payload.hex() == expected[1]
 
 # ---- 9. the link end to end ------------------------------------------------------------------
 

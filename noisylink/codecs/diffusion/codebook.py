@@ -4,17 +4,29 @@ At sampler step ``i`` the codebook is ``K`` atoms ``z_k ~ N(0, I)`` of dimension
 in chunks of ``chunk_atoms``; each chunk is drawn from its own ``torch.Generator`` seeded from
 ``(seed, step, chunk)``, on the CPU in float32, so encoder and decoder get the same numbers on
 any machine and a decoder regenerates only the chunks that hold the atoms it needs.
+
+Searching a codebook (the encoder) streams it in blocks of whole chunks, at most
+``PROJECTION_BLOCK_BYTES`` and ``PROJECTION_BLOCK_ATOMS`` (but at least one chunk): a search
+holds 128 MiB of atoms or one chunk, whichever is more, at any ``K`` (at 512 x 512, 40 atoms:
+126 MB, not the 1.6 GB of the 512-atom blocks before, and less than the model's own activations
+there). Inner products are matrix-matrix products of at least 2 x 2 (a single residual or atom
+is padded with a copy): MKL's matrix-vector kernel sums in an order that depends on the number
+of atoms and threads, its matrix-matrix kernel gave the same bits for every block size, batch
+size and thread count tried (see ``inner_products``), so a stream's atoms do not depend on the
+block size or on the images encoded with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 MASK64 = (1 << 64) - 1
-PROJECTION_BLOCK_ATOMS = 512  # atoms projected at once while searching a codebook
+PROJECTION_BLOCK_BYTES = 128 * 2**20  # float32 atoms generated and projected at once ...
+PROJECTION_BLOCK_ATOMS = 512  # ... and at most this many atoms (small images)
 
 
 def splitmix64(value: int) -> int:
@@ -66,10 +78,23 @@ class Codebook:
         self.fill_chunk(step, chunk, out)
         return out
 
-    def blocks(self, step: int, block_atoms: int = PROJECTION_BLOCK_ATOMS):
-        """Yield ``(first_atom, atoms)`` blocks covering the whole codebook of a step."""
+    def block_atoms(self) -> int:
+        """Atoms per search block: as many whole chunks as fit ``PROJECTION_BLOCK_BYTES`` and
+        ``PROJECTION_BLOCK_ATOMS``, and at least one."""
+        atoms = min(PROJECTION_BLOCK_ATOMS, PROJECTION_BLOCK_BYTES // (4 * self.dim))
+        return min(self.K, max(1, atoms // self.chunk_atoms) * self.chunk_atoms)
+
+    def blocks(
+        self, step: int, block_atoms: int | None = None
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(first_atom, atoms)`` blocks covering the whole codebook of a step, in one
+        reused buffer (a block is valid until the next is drawn). ``block_atoms`` (default
+        ``block_atoms()``) is rounded down to whole chunks, at least one."""
+        if block_atoms is None:
+            block_atoms = self.block_atoms()
         per_block = max(1, block_atoms // self.chunk_atoms)
-        buffer = torch.empty(per_block * self.chunk_atoms, self.dim, dtype=torch.float32)
+        buffer = torch.empty(min(self.K, per_block * self.chunk_atoms), self.dim,
+                             dtype=torch.float32)
         for first_chunk in range(0, self.n_chunks, per_block):
             last_chunk = min(self.n_chunks, first_chunk + per_block)
             start = first_chunk * self.chunk_atoms
@@ -93,13 +118,32 @@ class Codebook:
         return out.reshape(*np.shape(indices), self.dim)
 
 
+def at_least_two_rows(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` [n, D], with its row repeated when ``n == 1`` (see ``inner_products``)."""
+    return matrix.expand(2, -1).contiguous() if matrix.shape[0] == 1 else matrix
+
+
+def inner_products(rows: torch.Tensor, block: torch.Tensor, batch: int) -> torch.Tensor:
+    """``<r_b, z_k>`` as ``[batch, n]`` for the first ``batch`` of ``rows`` (already padded by
+    ``at_least_two_rows``) and the atoms of ``block`` [n, D].
+
+    Always a matrix-matrix product of at least 2 x 2: with one residual MKL runs a
+    matrix-vector kernel whose summation order changes with the number of atoms (split across
+    threads over D below about 200 atoms on 2 threads, over the atoms above), so the search
+    would depend on the block size; the matrix-matrix kernel gives every (residual, atom)
+    pair the same bits whatever the block, batch or thread count (1 and 2 threads tried).
+    """
+    return (rows @ at_least_two_rows(block).T)[:batch, : block.shape[0]]
+
+
 def best_atom(codebook: Codebook, step: int, residuals: torch.Tensor) -> np.ndarray:
     """DDCM: per residual row, the index of the atom with the largest inner product."""
     batch = residuals.shape[0]
+    rows = at_least_two_rows(residuals)
     best_value = torch.full((batch,), -torch.inf)
     best_index = torch.zeros(batch, dtype=torch.int64)
     for start, block in codebook.blocks(step):
-        scores = residuals @ block.T  # [B, n]
+        scores = inner_products(rows, block, batch)  # [B, n]
         value, index = scores.max(dim=1)
         better = value > best_value
         best_value = torch.where(better, value, best_value)
@@ -113,10 +157,11 @@ def best_atoms(
     """Turbo-DDCM: per residual row, the ``M`` atoms with the largest ``|<z_k, r>|`` (indices
     ascending) and the signs of their inner products (+1 / -1)."""
     batch = residuals.shape[0]
+    rows = at_least_two_rows(residuals)
     keep_value = torch.empty(batch, 0)
     keep_index = torch.empty(batch, 0, dtype=torch.int64)
     for start, block in codebook.blocks(step):
-        scores = residuals @ block.T
+        scores = inner_products(rows, block, batch)
         index = torch.arange(start, start + block.shape[0]).expand(batch, -1)
         values = torch.cat([keep_value, scores], dim=1)
         indices = torch.cat([keep_index, index], dim=1)
