@@ -8,7 +8,7 @@ JPEG (q75) + RS(255,223) + QPSK on AWGN over the sample images (1024-byte frames
   this process: wall time, frames per second, images per second. Role start-up (interpreter,
   imports, plan, first calls of the numba kernels, three processes sharing the cores)
   dominates a run this small.
-- **Steady state** (``--steady-trials``, default 32): the link's throughput once every stage
+- **Steady state** (``--steady-trials``, default 64): the link's throughput once every stage
   runs, start-up and first-call warm-up excluded on both sides. Over MQTT the receiver and the
   channel are started first, the transmitter only once both are heard (their heartbeats on
   the status topic), and the rows are timed as they arrive on the results topic; in process
@@ -24,8 +24,8 @@ JPEG (q75) + RS(255,223) + QPSK on AWGN over the sample images (1024-byte frames
   several runs is the one least slowed by whatever else the machine runs), and the next line
   the ratio within each pair and their median.
 
-Run: python benchmarks/mqtt_throughput.py [--images 8 --trials 4 --steady-trials 32
-     --repeats 3 --payload-bytes 1024 --broker auto|mosquitto|amqtt]
+Run: python benchmarks/mqtt_throughput.py [--images 8 --trials 4 --steady-trials 64
+     --repeats 5 --payload-bytes 1024 --broker auto|mosquitto|amqtt]
 """
 
 from __future__ import annotations
@@ -194,11 +194,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--trials", type=int, default=4, help="trials of the whole run")
-    parser.add_argument("--steady-trials", type=int, default=32,
+    parser.add_argument("--steady-trials", type=int, default=64,
                         help="trials of the steady-state runs")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--payload-bytes", type=int, default=1024, help="bytes per frame")
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--repeats", type=int, default=5,
                         help="steady-state pairs (in process, MQTT) to measure")
     parser.add_argument("--broker", default="auto", choices=["auto", "mosquitto", "amqtt"])
     args = parser.parse_args()

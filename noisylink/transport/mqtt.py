@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import ssl
 import sys
 import time
@@ -79,10 +80,15 @@ PASSWORD_ENV = "NOISYLINK_MQTT_PASSWORD"
 CA_FILE_ENV = "NOISYLINK_MQTT_CA_FILE"
 WINDOW = 256  # unacknowledged messages a writer may have in flight
 BATCH_BYTES = 64 << 10  # link messages smaller than this may travel several to a publish
+SOCKET_BUFFER_BYTES = 1 << 20  # a frame's tens of kilobytes leave in one send (see Endpoint)
 GATHER_S = 0.002  # a writer gathers small messages this long before sending them together
 RESEND_AFTER_S = 2.0  # no progress from the reader for this long: send the rest again
 HEARTBEAT_S = 1.0
 ACK_EVERY = 16
+# With the kernel's 16 KiB default send buffer paho writes a large message in many partial
+# sends, copying the rest of it each time; one buffer of a megabyte takes it in one.
+SOCKET_OPTIONS = ((socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES),
+                  (socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES))
 STOP_ATTEMPTS = 5
 CLAIM_WAIT_S = 2.0  # listen this long for another process in the same place before taking it
 
@@ -617,6 +623,7 @@ class Endpoint:
                     password=self.broker.password, tls_context=self.broker.tls_context(),
                     identifier=f"noisylink-{self.role}-{uuid.uuid4().hex[:12]}",
                     keepalive=5, timeout=10, logger=PAHO_LOG, max_inflight_messages=WINDOW,
+                    socket_options=SOCKET_OPTIONS,
                 ) as client:
                     await self._subscribe(client)
                     self.client = client
