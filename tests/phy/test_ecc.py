@@ -11,7 +11,7 @@ import pytest
 from commpy import LDPCCode, ReedSolomonCode
 
 from noisylink.errors import ScenarioError
-from noisylink.phy.ecc import ECCS
+from noisylink.phy.ecc import ECCS, Protection
 from noisylink.phy.ecc.base import ECC, LLR_LIMIT, clean_llr
 from noisylink.phy.ecc.ldpc.code import build_code
 from noisylink.phy.ecc.ldpc.ieee80211n import LIFTING, base_matrix, codes
@@ -24,6 +24,9 @@ REPRESENTATIVES: dict[str, list[dict[str, Any]]] = {
     "rs": [{"k": 223}, {"k": 239}, {"k": 191}],
     "ldpc": [{"n": 648, "rate": "1/2"}, {"n": 1296, "rate": "3/4"}, {"n": 1944, "rate": "5/6"}],
     "conv": [{"block_bits": 200}],
+    "concatenated": [
+        {"depth": 1}, {"depth": 2, "inner": {"name": "ldpc", "n": 648, "rate": "3/4"}}
+    ],
 }
 CASES = [(name, params) for name, variants in REPRESENTATIVES.items() for params in variants]
 CASE_IDS = [f"{name}-{'-'.join(map(str, params.values())) or 'default'}" for name, params in CASES]
@@ -43,6 +46,15 @@ def expected_rate(name: str, params: dict[str, Any]) -> float:
     if name == "ldpc":
         num, den = params["rate"].split("/")
         return int(num) / int(den)
+    if name == "concatenated":  # RS(255, 223) x depth, then whole inner blocks
+        frame_bits = 8 * 255 * params["depth"]
+        inner = params.get("inner", {"name": "conv"})
+        if inner["name"] == "conv":
+            n = 2 * (frame_bits + 6)
+        else:
+            inner_k = round(expected_rate("ldpc", inner) * inner["n"])
+            n = -(-frame_bits // inner_k) * inner["n"]
+        return 8 * 223 * params["depth"] / n
     return params["block_bits"] / (2 * (params["block_bits"] + 6))
 
 
@@ -62,7 +74,11 @@ def awgn_llr(coded: np.ndarray, ebn0_db: float, rate: float, rng: np.random.Gene
 
 
 def test_every_registered_code_is_covered():
-    assert set(REPRESENTATIVES) == set(ECCS.names())
+    """Every code, that is every entry but the protection schemes over codes (``unequal``,
+    tested in test_unequal_protection.py)."""
+    codes = {name for name in ECCS.names()
+             if not issubclass(ECCS.entry(name).factory, Protection)}  # type: ignore[arg-type]
+    assert set(REPRESENTATIVES) == codes
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)

@@ -1,20 +1,25 @@
-"""Convolutional code K=7, generators 171/133 (octal), rate 1/2: the deep-space workhorse.
+"""Convolutional code K=7, generators 171/133 (octal), rate 1/2 and punctured rates: the
+deep-space workhorse.
 
 Bits: uint8 0/1; LLRs: float, positive means 0. Each block of ``block_bits`` information bits
-is zero-tail terminated (6 tail bits), so ``n = 2 * (block_bits + 6)``. Encoding runs batched
-over all blocks here (numba); soft Viterbi decoding runs on the chosen ``backend``
-(``backends``): ``numba.py`` on the CPU, ``torch.py`` on a torch device, or ``reference.py``
-(commpy, one block at a time). The batched encoder and decoders reproduce commpy's
-``ConvolutionalEncoder`` and soft ``viterbi_decode`` (which takes our LLR sign) decision for
-decision, ties included. ``decode`` cleans the LLRs first (``clean_llr``; the numba decoder
-as it reads them) and never raises on channel errors. Viterbi cannot tell when it failed, so
-``ok`` is always True; the frame CRC catches residual errors.
+is zero-tail terminated (6 tail bits) into ``2 * (block_bits + 6)`` mother-code bits. At
+``rate`` "1/2" (the default) they are all sent, ``n = 2 * (block_bits + 6)``; at "2/3", "3/4",
+"5/6" or "7/8" the block is punctured with the DVB-S / CCSDS pattern of that rate, tail
+included (``puncturing``), and ``n`` is the number of bits kept. Encoding runs batched over all
+blocks here (numba); soft Viterbi decoding runs on the chosen ``backend`` (``backends``):
+``numba.py`` on the CPU, ``torch.py`` on a torch device, or ``reference.py`` (commpy, one block
+at a time), always on the mother code: the deleted bits come back as LLR 0 (erasures). The
+batched encoder and decoders reproduce commpy's ``ConvolutionalEncoder`` and soft
+``viterbi_decode`` (which takes our LLR sign) decision for decision, ties included. ``decode``
+cleans the LLRs first (``clean_llr``; the numba decoder as it reads them) and never raises on
+channel errors. Viterbi cannot tell when it failed, so ``ok`` is always True; the frame CRC
+catches residual errors.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numba
 import numpy as np
@@ -29,6 +34,12 @@ from noisylink.phy.ecc.backends import (
 )
 from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, pad_to_blocks
 from noisylink.phy.ecc.convolutional.numba import viterbi_decode_numba
+from noisylink.phy.ecc.convolutional.puncturing import (
+    ConvRate,
+    depuncture,
+    puncture,
+    punctured_length,
+)
 from noisylink.phy.ecc.convolutional.trellis import (
     Int64s,
     TrellisTables,
@@ -40,11 +51,15 @@ GENERATORS = (0o171, 0o133)
 
 
 class ConvolutionalConfig(DecoderConfig):
-    """``{name: conv, block_bits: 2048}``: information bits per terminated block."""
+    """``{name: conv, rate: "1/2", block_bits: 2048}``: code rate (punctured above 1/2) and
+    information bits per terminated block. ``rate`` stays out of labels at its default."""
 
     name: Literal["conv"] = "conv"
+    rate: ConvRate = "1/2"
     block_bits: int = pydantic.Field(2048, ge=1, le=1 << 20)
     backend: DecoderBackend = "auto"
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend", "rate")
 
 
 @functools.cache
@@ -95,13 +110,15 @@ def encode_blocks(tables: TrellisTables, bits: ArrayLike) -> NDArray[np.uint8]:
 
 @ECCS.register("conv", ConvolutionalConfig)
 class Convolutional:
-    """K=7 (171, 133) rate-1/2 code, zero-tail terminated per block, soft Viterbi."""
+    """K=7 (171, 133) code, zero-tail terminated per block, punctured to ``rate``, soft
+    Viterbi."""
 
     def __init__(self, config: ConvolutionalConfig):
         self.config = config
         self._tables = k7_trellis()
         self.k = config.block_bits
-        self.n = self._tables.n_outputs * (config.block_bits + self._tables.memory)
+        self._steps = config.block_bits + self._tables.memory
+        self.n = punctured_length(config.rate, self._steps)
 
     @property
     def rate(self) -> float:
@@ -117,14 +134,17 @@ class Convolutional:
         if self.backend == "reference":
             from noisylink.phy.ecc.convolutional.reference import encode_reference
 
-            return encode_reference(blocks)
-        return encode_blocks(self._tables, blocks).reshape(-1)
+            mother = encode_reference(blocks).reshape(blocks.shape[0], -1)
+        else:
+            mother = encode_blocks(self._tables, blocks)
+        return puncture(self.config.rate, mother).reshape(-1)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
         if self.backend == "numba":  # it cleans each LLR as it reads it: no extra pass
             rows = np.asarray(llr, dtype=np.float64).reshape(-1, self.n)
         else:
             rows = clean_llr(llr).reshape(-1, self.n)
+        rows = depuncture(self.config.rate, rows, self._steps)  # deleted bits: LLR 0
         ok = np.ones(rows.shape[0], dtype=bool)
         if self.backend == "reference":
             from noisylink.phy.ecc.convolutional.reference import viterbi_decode_reference
