@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pydantic
 from pydantic_core import PydanticCustomError
@@ -70,6 +70,8 @@ class ComponentConfig(ConfigModel):
     """Base of every component's settings: frozen, unknown keys rejected, no bool numbers."""
 
     name: str
+    #: settings whose value is a list (a scenario sweeps them with a list of lists)
+    list_settings: ClassVar[frozenset[str]] = frozenset()
 
     def params(self) -> dict[str, Any]:
         """Settings other than the name, as plain data (for results and labels)."""

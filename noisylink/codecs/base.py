@@ -31,6 +31,9 @@ Every codec subclasses ``Codec`` and states, as class attributes that the link r
   for a codec of fixed rate. ``rate_range`` narrows a knob's range where the other settings
   bound it, and ``payload_bytes`` gives the payload size without encoding when the setting
   alone fixes it.
+- ``importance``: the payload's bit ranges, most important first, for unequal error
+  protection (``ecc: {name: unequal}``); by default the whole payload is one range. It may
+  depend only on the payload size and the side information, which a receiver has out of band.
 
 "Decoded" means the same for every codec: the codec made a picture from what arrived. A stream
 of which no frame arrived (each lost to a failed inband header or dropped after a failed CRC)
@@ -178,6 +181,7 @@ class Encoded(Generic[InfoT]):
 
 #: One received stream as ``decode`` takes it: (payload, n_bits, side info).
 Stream = tuple[bytes, int, InfoT]
+Segments = tuple[tuple[int, int], ...]  # bit ranges [start, stop) of a payload
 
 
 class Codec(abc.ABC, Generic[InfoT]):
@@ -231,6 +235,13 @@ class Codec(abc.ABC, Generic[InfoT]):
         """The size of every payload this setting gives a picture of this shape, when the
         setting alone fixes it; None when only an encode tells (here)."""
         return None
+
+    def importance(self, n_bits: int, side_info: InfoT) -> Segments:
+        """The payload's bit ranges ``[start, stop)``, most important first, covering each of
+        its ``n_bits`` bits once: what unequal error protection protects most. A function of
+        what a receiver knows out of band (the size and the side information), so both ends
+        order the bits alike. Here: the whole payload, one segment."""
+        return ((0, n_bits),)
 
 
 CODECS: Registry[Codec[Any]] = Registry("codec")

@@ -90,7 +90,7 @@ def codec_candidates(design: Design) -> list[CodecCandidate]:
         if "name" not in settings:
             raise ScenarioError("needs a mapping with a 'name'", field=field)
         try:
-            expanded = expand_settings(settings)
+            expanded = expand_settings(settings, CODECS)
         except ScenarioError as exc:
             raise ScenarioError(exc.message, field=f"{field}.{exc.field}") from None
         for combo in expanded:
@@ -306,7 +306,7 @@ def _expanded(entries: list[Settings], field: str, registry: Registry[Any]) -> l
         if not isinstance(entry, dict) or "name" not in entry:
             raise ScenarioError("needs a mapping with a 'name'", field=where)
         try:
-            combos = expand_settings(entry)
+            combos = expand_settings(entry, registry)
         except ScenarioError as exc:
             raise ScenarioError(exc.message, field=f"{where}.{exc.field}") from None
         for combo in combos:

@@ -55,6 +55,7 @@ class FrameHeader:
 class Frame:
     header: FrameHeader
     chunk: bytes
+    ecc_class: int = 0  # the code protecting it, under unequal protection (``LinkChain``)
 
     def body(self) -> bytes:
         """Chunk followed by its CRC-32."""

@@ -21,8 +21,8 @@ import numpy as np
 
 from noisylink.codecs.base import gray_image
 from noisylink.errors import DecodeError
-from noisylink.link.chain import FrameLayout, LinkChain
-from noisylink.link.frames import HEADER_BYTES, FrameHeader, chunk_lengths, reassemble, split_body
+from noisylink.link.chain import FrameLayout, LinkChain, PlannedFrame
+from noisylink.link.frames import HEADER_BYTES, FrameHeader, reassemble, split_body
 from noisylink.link.messages import FrameReceived, StreamStart
 from noisylink.metrics import quality_metrics
 from noisylink.phy.bits import bytes_to_bits
@@ -42,13 +42,18 @@ class StreamReception:
     raw_bit_errors: int = 0
     ecc_decode_s: float = 0.0
 
+    @cached_property
+    def plan(self) -> list[PlannedFrame]:
+        """The stream's frames, by sequence number (``LinkChain.frame_plan``)."""
+        return self.chain.frame_plan(-(-self.start.n_bits // 8))
+
+    @cached_property
+    def layouts(self) -> list[FrameLayout]:
+        return [self.chain.layout(frame.length, frame.ecc_class) for frame in self.plan]
+
     @property
     def lengths(self) -> list[int]:
-        n_bytes = -(-self.start.n_bits // 8)
-        return chunk_lengths(n_bytes, self.chain.frames.payload_bytes)
-
-    def layouts(self) -> list[FrameLayout]:
-        return [self.chain.layout(length) for length in self.lengths]
+        return [frame.length for frame in self.plan]
 
     def receive(self, frame: FrameReceived) -> None:
         """Decode one frame and keep its chunk if it may be used."""
@@ -58,7 +63,7 @@ class StreamReception:
         lengths = self.lengths
         if not 0 <= frame.seq < len(lengths):
             return
-        layout = self.chain.layout(lengths[frame.seq])
+        layout = self.layouts[frame.seq]
         llr = self.chain.demodulate(frame.received, frame.noise_var)
         wire, failed_blocks = self.chain.decode_frame(llr, layout)
         self.ecc_blocks_failed += failed_blocks
@@ -89,7 +94,9 @@ class StreamReception:
         the lost frames."""
         lengths = self.lengths
         self.frames_lost = len(lengths) - len(self.chunks)
-        return reassemble(self.chunks, lengths)
+        start = self.start
+        return self.chain.restore_order(reassemble(self.chunks, lengths), start.n_bits,
+                                        start.side_info)
 
     def finish(
         self, reference: np.ndarray, image_name: str
@@ -106,7 +113,7 @@ class StreamReception:
         got = bytes_to_bits(self.payload)[:n_bits]
         post_errors = int(np.count_nonzero(sent != got))
         height, width, _ = reference.shape
-        layouts = self.layouts()
+        layouts = self.layouts
         channel_bits = sum(layout.channel_bits for layout in layouts)
         parity_bits = sum(layout.parity_bits for layout in layouts)
         bits_per_symbol = self.chain.bits_per_symbol
@@ -120,6 +127,9 @@ class StreamReception:
             "source_bits": n_bits,
             "overhead_bits": channel_bits - n_bits - parity_bits,
             "parity_bits": parity_bits,
+            "class_parity_bits": "/".join(
+                str(sum(layout.parity_bits for layout in layouts if layout.ecc_class == c))
+                for c in range(len(self.chain.protection.codes))),
             "channel_bits": channel_bits,
             "channel_uses": channel_bits // bits_per_symbol,
             "bpp_source": n_bits / pixels,

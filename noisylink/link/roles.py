@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from noisylink.codecs.base import Encoded, SideInfo
 from noisylink.errors import LinkError
 from noisylink.link.chain import FrameLayout, LinkChain
-from noisylink.link.frames import Frame, packetize
+from noisylink.link.frames import Frame
 from noisylink.link.messages import (
     Finished,
     FrameOnAir,
@@ -117,7 +117,8 @@ async def transmitter(plan: LinkPlan, outbox: Outbox) -> None:
                 pixels = plan.images[stream.image].pixels
                 encodes[key] = await asyncio.to_thread(_timed_encode, chain, pixels)
         encoded, encode_s = encodes[key]
-        frames = packetize(encoded.payload, plan.scenario.frames.payload_bytes, stream.wire_id)
+        frames = chain.packetize(encoded.payload, encoded.n_bits, encoded.side_info,
+                                 stream.wire_id)
         await outbox.put(
             StreamStart(stream, encoded.n_bits, encoded.side_info, len(frames), encode_s,
                         encoded.payload)

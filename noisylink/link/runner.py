@@ -90,7 +90,7 @@ def run_scenario(
     }
     write_manifest(manifest_path, manifest)
     fixed = [
-        cell_columns(scenario.name, index, cell, plan.chain(index).ecc.rate)
+        cell_columns(scenario.name, index, cell, plan.chain(index).protection.rate)
         for index, cell in enumerate(plan.cells)
     ]
     identity = [identity_columns(scenario, index, image.pixels)

@@ -58,6 +58,9 @@ class ResultRow:
         "everything sent that is neither source nor parity: CRCs, inband headers, "
         "ECC/interleaver/symbol padding")
     parity_bits: int = column("ECC redundancy (n − k per block)")
+    class_parity_bits: str = column(
+        "`parity_bits` by protection class, most important first, `/`-separated (one figure "
+        "unless `ecc` is `unequal`)")
     channel_bits: int = column("bits sent: `source_bits + overhead_bits + parity_bits`")
     channel_uses: int = column("symbols sent (= `channel_bits` on bit channels)")
     bpp_source: float = column("`source_bits / pixels`")

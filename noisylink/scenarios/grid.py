@@ -69,14 +69,35 @@ def stream_seed(seed: int, cell: Cell, image_index: int, trial: int) -> np.rando
     return np.random.SeedSequence(entropy=seed, spawn_key=(*words, image_index, trial))
 
 
-def expand_settings(settings: Mapping[str, Any]) -> list[Settings]:
-    """Every combination of a mapping's list-valued entries (lists vary, the rest stay)."""
+def expand_settings(
+    settings: Mapping[str, Any], registry: Registry[Any] | None = None
+) -> list[Settings]:
+    """Every combination of a mapping's list-valued entries (lists vary, the rest stay).
+
+    A setting whose value is itself a list (``list_settings`` of the component's config, e.g.
+    ``unequal``'s ``classes`` and ``split``) varies only over a list of lists."""
     keys = list(settings)
-    choices = [v if isinstance(v, list) else [v] for v in settings.values()]
+    takes_lists = _list_settings(settings, registry)
+    choices = [
+        (v if _is_list_of_lists(v) else [v]) if k in takes_lists
+        else (v if isinstance(v, list) else [v])
+        for k, v in settings.items()
+    ]
     for key, values in zip(keys, choices, strict=True):
         if not values:
             raise ScenarioError("an empty list gives no cells", field=key)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def _is_list_of_lists(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, list) for v in value)
+
+
+def _list_settings(settings: Mapping[str, Any], registry: Registry[Any] | None) -> frozenset[str]:
+    name = settings.get("name")
+    if registry is None or not isinstance(name, str) or name not in registry.names():
+        return frozenset()
+    return registry.entry(name).config_model.list_settings
 
 
 def _configs(
@@ -91,7 +112,7 @@ def _configs(
         if not isinstance(entry, Mapping):
             raise ScenarioError("needs a mapping with a 'name'", field=where)
         try:
-            expanded = expand_settings(entry)
+            expanded = expand_settings(entry, registry)
         except ScenarioError as exc:
             raise ScenarioError(exc.message, field=f"{where}.{exc.field}") from None
         configs.extend(registry.config(combo, field=where) for combo in expanded)

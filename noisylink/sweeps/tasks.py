@@ -82,7 +82,8 @@ def run_cell_task(task: CellTask, emit: RowSink) -> int:
     only = frozenset(StreamId(task.cell, image, trial) for image, trial in task.streams)
     encodings = _ENCODINGS.setdefault(scenario.images.model_dump_json(), {})
     plan = LinkPlan(scenario, cells, images, only=only, encode_cache=encodings)
-    fixed = cell_columns(scenario.name, task.cell, cells[task.cell], plan.chain(task.cell).ecc.rate)
+    chain = plan.chain(task.cell)
+    fixed = cell_columns(scenario.name, task.cell, cells[task.cell], chain.protection.rate)
     setting = setting_id(scenario)
     identities = image_identities(images)
     count = 0

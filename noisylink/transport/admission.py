@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noisylink.link.frames import chunk_lengths
 from noisylink.link.messages import (
     Finished,
     FrameOnAir,
@@ -29,6 +28,7 @@ from noisylink.link.plan import LinkPlan
 @dataclass(frozen=True)
 class OpenStream:
     lengths: list[int]  # payload bytes per frame
+    classes: list[int]  # the protection class of each frame (``LinkChain.frame_plan``)
 
 
 class StreamLedger:
@@ -76,11 +76,13 @@ class StreamLedger:
         n_bytes = -(-message.n_bits // 8)
         if len(message.truth) != n_bytes:
             return f"{message.n_bits} payload bits in {len(message.truth)} bytes"
-        lengths = chunk_lengths(n_bytes, self.plan.scenario.frames.payload_bytes)
+        planned = self.plan.chain(stream.cell).frame_plan(n_bytes)
+        lengths = [frame.length for frame in planned]
+        classes = [frame.ecc_class for frame in planned]
         if message.n_frames != len(lengths):
             return f"{message.n_frames} frames for {n_bytes} bytes (expected {len(lengths)})"
         self.seen.add(stream)
-        self.open[stream] = OpenStream(lengths)
+        self.open[stream] = OpenStream(lengths, classes)
         return None
 
     def _frame(self, message: FrameOnAir | FrameReceived) -> str | None:
@@ -99,7 +101,7 @@ class StreamLedger:
             or header.stream_id != message.stream.wire_id
         ):
             return f"frame {message.seq} of {message.stream} without its ideal header"
-        layout = chain.layout(opened.lengths[message.seq])
+        layout = chain.layout(opened.lengths[message.seq], opened.classes[message.seq])
         symbols = chain.channel_kind == "symbols"
         count = layout.channel_bits // chain.bits_per_symbol
         array = message.data if isinstance(message, FrameOnAir) else message.received
