@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from noisylink.codecs.classical import PictureSideInfo
+from noisylink.link.frames import FrameHeader
 from noisylink.link.messages import (
     Finished,
     FrameReceived,
@@ -383,3 +384,26 @@ async def test_a_joiner_whose_role_is_served_already_stops_on_the_receivers_answ
     joiner.dispatch(joiner.topics.run, sealed(joiner.topics.run, answer))
     assert joiner.token is None and isinstance(joiner.failure, RunClashError)
     assert "another channel serves it already" in str(joiner.failure)
+
+
+def test_the_ledger_sizes_each_frame_by_its_protection_class() -> None:
+    """Under unequal protection a frame's expected size is its class's code's, by sequence
+    number, as the receiver's frame plan says."""
+    unequal = {"name": "unequal", "classes": [{"name": "rs", "k": 127}, {"name": "none"}],
+               "split": [0.4]}
+    plan = build_plan(parse_scenario(SCENARIO | {"ecc": unequal}, "test"))
+    chain = plan.chain(0)
+    ledger = StreamLedger(plan, "rx")
+    stream = StreamId(0, 0, 0)
+    frames = chain.frame_plan(300)  # 120 bytes under RS(255,127), 180 unprotected
+    assert [(f.ecc_class, f.length) for f in frames] == [(0, 120), (1, 180)]
+    assert ledger.admit(StreamStart(stream, 8 * 300, SIDE, 2, 0.0, bytes(300))) is None
+
+    def received(seq: int, ecc_class: int) -> FrameReceived:
+        symbols = chain.layout(frames[seq].length, ecc_class).channel_bits // 2
+        header = FrameHeader(stream.wire_id, seq, 2, frames[seq].length)
+        return FrameReceived(stream, seq, header, np.zeros(symbols, complex), 0.1, 0)
+
+    assert ledger.admit(received(1, 0)) is not None  # sized as if class 0 protected it
+    assert ledger.admit(received(1, 1)) is None
+    assert ledger.admit(received(0, 0)) is None
