@@ -28,8 +28,10 @@ A damaged JPEG or JPEG 2000 file that Pillow's strict decode rejects is decoded 
 tolerating truncation and decoder errors (Pillow's ``LOAD_TRUNCATED_IMAGES``, set only for
 the duration of our own decode, under a lock) into image memory pre-filled with mid-gray: what
 the decoder reached is shown, the rest stays mid-gray, and a picture the decoder never wrote
-to at all is a ``DecodeError``. WebP, AVIF and HEIF give a picture only when their decoder
-finishes (their Pillow plugins cannot return part of one).
+to at all is a ``DecodeError``. A progressive JPEG file that still gives nothing is decoded
+once more without the scans whose tables or headers make libjpeg fail (``JpegCodec._read``).
+WebP, AVIF and HEIF give a picture only when their decoder finishes (their Pillow plugins
+cannot return part of one).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ import pydantic
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic_core import PydanticCustomError
 
-from noisylink.codecs.base import CODECS, Codec, Encoded, RateKnob, SideInfo, as_hwc
+from noisylink.codecs.base import CODECS, Codec, Encoded, RateKnob, Segments, SideInfo, as_hwc
 from noisylink.codecs.base import Image as ImageArray
+from noisylink.codecs.jpeg_segments import jpeg_importance, jpeg_scan_pieces, jpeg_with_scans
 from noisylink.errors import DecodeError, LinkError
 from noisylink.registry import ComponentConfig
 
@@ -91,6 +94,13 @@ _GRAY = 128
 # How many times JPEG 2000's rate control is tightened to fit a bpp budget.
 _J2K_RATE_TRIES = 12
 
+#: The most quality layers a JPEG 2000 setting may have.
+J2K_MAX_LAYERS = 8
+#: PSNR step between JPEG 2000 quality layers set by ``quality`` (dB).
+J2K_LAYER_STEP_DB = 6.0
+#: The lowest PSNR target a JPEG 2000 layer may have (dB).
+J2K_MIN_LAYER_DB = 10.0
+
 
 # --- side info and configs -----------------------------------------------------------------
 
@@ -98,6 +108,35 @@ _J2K_RATE_TRIES = 12
 @dataclass(frozen=True)
 class PictureSideInfo(SideInfo):
     """A classical codec's side info: the picture's shape and nothing more."""
+
+
+MAX_SEGMENTS = 256  # importance segments a progressive JPEG's side info may list
+
+
+@dataclass(frozen=True)
+class ProgressiveJpegSideInfo(PictureSideInfo):
+    """A progressive JPEG's side info: the shape, and the file's importance order
+    (``jpeg_importance``: header, DC scans, AC scans) for unequal error protection, which a
+    receiver cannot read from a damaged file and so gets out of band (two integers a scan)."""
+
+    segments: tuple[tuple[int, int], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "segments": [list(pair) for pair in self.segments]}
+
+    @classmethod
+    def fields_from_json(cls, data: Mapping[str, object]) -> dict[str, Any]:
+        segments = data.get("segments")
+        if not isinstance(segments, list) or not 1 <= len(segments) <= MAX_SEGMENTS:
+            raise ValueError(f"segments: must be a list of 1 to {MAX_SEGMENTS} [start, stop]")
+        pairs = []
+        for pair in segments:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 40
+                    for v in pair) and pair[0] <= pair[1]):
+                raise ValueError("segments: each must be [start, stop] with 0 <= start <= stop")
+            pairs.append((pair[0], pair[1]))
+        return {**super().fields_from_json(data), "segments": tuple(pairs)}
 
 
 class _ClassicalConfig(ComponentConfig):
@@ -127,10 +166,31 @@ class _ClassicalConfig(ComponentConfig):
 
 
 class JpegConfig(_ClassicalConfig):
-    """JPEG (libjpeg-turbo, baseline, 4:2:0, optimised Huffman tables); quality 1-100."""
+    """JPEG (libjpeg-turbo, 4:2:0, optimised Huffman tables); quality 1-100.
+
+    Error-resilience tools, both off by default (the file is then byte for byte the one
+    written before they existed, and ``params()`` leaves them out, so labels and results stay
+    as they were):
+
+    - ``restart_rows``: a restart marker (RSTn) after every that many MCU rows (16 pixel
+      rows in 4:2:0, 8 for gray). The entropy decoder restarts at each marker, so a flipped
+      bit damages the rest of its own interval, not the rest of the image.
+    - ``progressive``: a progressive file (spectral selection and successive approximation,
+      libjpeg's default script): DC scans first, then AC scans, which ``jpeg_importance``
+      ranks for unequal error protection.
+    """
 
     default_quality: ClassVar[float] = 75
     quality: int | None = pydantic.Field(default=None, ge=1, le=100)
+    restart_rows: int | None = pydantic.Field(default=None, ge=1, le=65535)
+    progressive: pydantic.StrictBool = False  # true or false, not 1 or "yes"
+
+    def params(self) -> dict[str, Any]:
+        """As for every classical codec, and ``progressive`` only when set."""
+        params = super().params()
+        if not self.progressive:
+            del params["progressive"]
+        return params
 
 
 class WebpConfig(_ClassicalConfig):
@@ -155,10 +215,50 @@ class HeifConfig(_ClassicalConfig):
 
 
 class Jpeg2000Config(_ClassicalConfig):
-    """JPEG 2000 (OpenJPEG, 9/7 wavelet, raw codestream); quality = target PSNR in dB."""
+    """JPEG 2000 (OpenJPEG, 9/7 wavelet, raw codestream, LRCP order); quality = target PSNR
+    in dB.
+
+    ``layers``: the number of quality layers (default 1: the file is then byte for byte the
+    one written before the setting existed, and ``params()`` leaves it out). The top layer
+    meets the setting (``quality`` dB, or the ``bpp`` budget); each layer below it is
+    ``J2K_LAYER_STEP_DB`` lower in PSNR (half the RMS error per step; the steps shrink
+    evenly where the lowest would fall below ``J2K_MIN_LAYER_DB``) with ``quality``, or has
+    half the bits of the one above it with ``bpp``. In LRCP order the file holds the main
+    header, then layer 1's packets, then layer 2's, ...: its file order is its importance
+    order, so the default ``importance`` (the whole payload in order) is the right one.
+
+    The error-resilience switches (SOP and EPH markers, the code-block modes RESTART, ERTERM,
+    SEGMARK) are not settings: Pillow's writer does not expose them, and, written through
+    glymur, they made OpenJPEG's decoder lose more pictures, not fewer (docs/measured.md).
+    """
 
     default_quality: ClassVar[float] = 35.0
     quality: float | None = pydantic.Field(default=None, gt=0, le=100, allow_inf_nan=False)
+    layers: int = pydantic.Field(default=1, ge=1, le=J2K_MAX_LAYERS)
+
+    def params(self) -> dict[str, Any]:
+        """As for every classical codec, and ``layers`` only when more than one."""
+        params = super().params()
+        if self.layers == 1:
+            del params["layers"]
+        return params
+
+
+def j2k_layer_psnrs(quality: float, layers: int) -> list[float]:
+    """The PSNR targets (dB) of ``layers`` quality layers, lowest first: the top at
+    ``quality``, each lower one ``J2K_LAYER_STEP_DB`` below the one above it, the steps
+    shrunk evenly where that would take the lowest below ``J2K_MIN_LAYER_DB`` (all at
+    ``quality`` when it is itself that low)."""
+    if layers == 1:
+        return [quality]
+    step = min(J2K_LAYER_STEP_DB, max(0.0, (quality - J2K_MIN_LAYER_DB) / (layers - 1)))
+    return [quality - step * (layers - 1 - index) for index in range(layers)]
+
+
+def j2k_layer_ratios(ratio: float, layers: int) -> list[float]:
+    """OpenJPEG compression ratios of ``layers`` quality layers, lowest first: the top at
+    ``ratio``, each lower one with half the bits of the one above it."""
+    return [ratio * 2.0 ** (layers - 1 - index) for index in range(layers)]
 
 
 # --- shared machinery ----------------------------------------------------------------------
@@ -383,8 +483,72 @@ class JpegCodec(_PillowCodec):
     partial_decode = True
     rate_knobs = (RateKnob("quality", 1, 100),)
 
+    config: JpegConfig
+
     def save_options(self, image: Image.Image, quality: float) -> dict[str, Any]:
-        return {"quality": int(quality), "subsampling": "4:2:0", "optimize": True}
+        options: dict[str, Any] = {
+            "quality": int(quality), "subsampling": "4:2:0", "optimize": True,
+        }
+        # Only set tools are passed, so a default setting writes exactly the file it always has.
+        if self.config.restart_rows is not None:
+            options["restart_marker_rows"] = self.config.restart_rows
+        if self.config.progressive:
+            options["progressive"] = True
+        return options
+
+    def encode(self, image: ImageArray) -> Encoded[PictureSideInfo]:
+        """As for every format; a progressive file's side info also carries its importance
+        order (``ProgressiveJpegSideInfo``)."""
+        encoded = super().encode(image)
+        if not self.config.progressive:
+            return encoded  # baseline: the file's own order is its importance order
+        info = encoded.side_info
+        side_info = ProgressiveJpegSideInfo(info.height, info.width, info.channels,
+                                            jpeg_importance(encoded.payload))
+        return Encoded(payload=encoded.payload, n_bits=encoded.n_bits, side_info=side_info)
+
+    def importance(self, n_bits: int, side_info: PictureSideInfo) -> Segments:
+        """Baseline: the file order (headers and tables, then the scan). Progressive: header,
+        then the DC scans, then the AC scans (``jpeg_importance``, sent as side info)."""
+        if isinstance(side_info, ProgressiveJpegSideInfo):
+            return side_info.segments
+        return super().importance(n_bits, side_info)
+
+    def _read(self, data: bytes, limit: tuple[int, int]) -> Image.Image:
+        """As for every format (strict, then tolerant); a progressive file that still gives
+        nothing is decoded again without the scans that make it fail.
+
+        libjpeg-turbo survives damaged entropy-coded data (it resynchronises at the next
+        restart marker, or decodes garbage to the end of the scan), but a damaged table or
+        SOS header of one scan is a fatal error that loses the whole picture, the scans
+        already decoded included. So the scans are tried one at a time, in file order, each
+        kept when the header with the scans kept so far and it still decodes; the picture of
+        the scans kept is shown (the damaged scan's coefficients are missing, the rest is
+        there). When no scan can be kept (a damaged frame header), the first error stands.
+        Only for ``progressive`` settings: a baseline file has one scan, and pieces cut from a
+        damaged one (at a marker a flip made) would decode to garbage rather than to less.
+        """
+        try:
+            return super()._read(data, limit)
+        except DecodeError as error:
+            if not self.config.progressive:
+                raise
+            cut = jpeg_scan_pieces(data)
+            if cut is None or len(cut[1]) < 2:
+                raise
+            header_end, pieces = cut
+            kept: list[tuple[int, int]] = []
+            picture: Image.Image | None = None
+            for piece in pieces:
+                candidate = jpeg_with_scans(data, header_end, [*kept, piece])
+                try:
+                    picture = super()._read(candidate, limit)
+                except DecodeError:
+                    continue
+                kept.append(piece)
+            if picture is None:
+                raise error from None
+            return picture
 
 
 @CODECS.register("webp", WebpConfig)
@@ -434,7 +598,8 @@ class HeifCodec(_PillowCodec):
 
 @CODECS.register("jpeg2000", Jpeg2000Config)
 class Jpeg2000Codec(_PillowCodec):
-    """JPEG 2000 raw codestream (.j2k) through OpenJPEG; damaged files decode partially."""
+    """JPEG 2000 raw codestream (.j2k) through OpenJPEG, LRCP order, ``layers`` quality
+    layers; damaged files decode partially."""
 
     pil_format = "JPEG2000"
     stores_gray = True
@@ -442,8 +607,11 @@ class Jpeg2000Codec(_PillowCodec):
     # quality is the target PSNR (dB); OpenJPEG stops adding layers near 60 dB on 8 bits
     rate_knobs = (RateKnob("quality", 10.0, 70.0, integer=False, resolution=0.1),)
 
+    config: Jpeg2000Config
+
     def save_options(self, image: Image.Image, quality: float) -> dict[str, Any]:
-        return {**self._common(image), "quality_mode": "dB", "quality_layers": [float(quality)]}
+        targets = j2k_layer_psnrs(float(quality), self.config.layers)
+        return {**self._common(image), "quality_mode": "dB", "quality_layers": targets}
 
     def fit_budget(self, image: Image.Image, budget_bits: float) -> bytes:
         """OpenJPEG's rate control at ratio ``8 * C / bpp``, tightened while the file (whose
@@ -460,14 +628,19 @@ class Jpeg2000Codec(_PillowCodec):
 
     def _write_ratio(self, image: Image.Image, ratio: float) -> bytes:
         buffer = io.BytesIO()
-        options = {**self._common(image), "quality_mode": "rates", "quality_layers": [ratio]}
+        ratios = j2k_layer_ratios(ratio, self.config.layers)
+        options = {**self._common(image), "quality_mode": "rates", "quality_layers": ratios}
         image.save(buffer, format=self.pil_format, **options)
         return buffer.getvalue()
 
     @staticmethod
     def _common(image: Image.Image) -> dict[str, Any]:
-        # Raw codestream (no JP2 boxes): the smallest file; colour transform for RGB.
-        return {"no_jp2": True, "irreversible": True, "mct": 1 if image.mode == "RGB" else 0}
+        # Raw codestream (no JP2 boxes): the smallest file; colour transform for RGB; layer by
+        # layer (LRCP, Pillow's default, named because the importance order rests on it).
+        return {
+            "no_jp2": True, "irreversible": True, "mct": 1 if image.mode == "RGB" else 0,
+            "progression": "LRCP",
+        }
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
