@@ -76,7 +76,12 @@ class StreamLedger:
         n_bytes = -(-message.n_bits // 8)
         if len(message.truth) != n_bytes:
             return f"{message.n_bits} payload bits in {len(message.truth)} bytes"
-        planned = self.plan.chain(stream.cell).frame_plan(n_bytes)
+        chain = self.plan.chain(stream.cell)
+        try:
+            chain.segments(message.n_bits, message.side_info)
+        except ValueError as exc:  # an importance order that does not fit the payload
+            return str(exc)
+        planned = chain.frame_plan(n_bytes)
         lengths = [frame.length for frame in planned]
         classes = [frame.ecc_class for frame in planned]
         if message.n_frames != len(lengths):

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from noisylink.codecs import CODECS
 from noisylink.codecs.base import SideInfo
-from noisylink.codecs.classical import PictureSideInfo
+from noisylink.codecs.classical import PictureSideInfo, ProgressiveJpegSideInfo
 from noisylink.codecs.diffusion.codecs import DiffusionSideInfo
+from noisylink.codecs.jpeg_segments import jpeg_importance
 from noisylink.codecs.jscc.codecs import JsccSideInfo
 from noisylink.link.messages import StreamId, StreamStart
 from noisylink.transport import wire
@@ -72,8 +73,28 @@ def test_a_stream_start_is_byte_for_byte_the_message_it_was() -> None:
         assert wire.decode(wire.encode(message, n=7))[0] == message
 
 
+def test_a_progressive_jpeg_carries_its_importance_order_and_it_round_trips() -> None:
+    picture = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    encoded = codec({"name": "jpeg", "quality": 60, "progressive": True}).encode(picture)
+    info = encoded.side_info
+    assert isinstance(info, ProgressiveJpegSideInfo) and len(info.segments) > 2
+    assert info.segments == jpeg_importance(encoded.payload)
+    again = SideInfo.from_json(json.loads(json.dumps(info.to_json())))
+    assert again == info and type(again) is ProgressiveJpegSideInfo
+    message = StreamStart(StreamId(0, 0, 0), encoded.n_bits, info, 3, 0.5, encoded.payload)
+    assert wire.decode(wire.encode(message, n=1))[0] == message
+
+
+@pytest.mark.parametrize("segments", [[], [[0]], [[5, 2]], [[0, True]], [[0, -1]], "x",
+                                      [[0, 8]] * 300])
+def test_malformed_segments_are_a_one_line_value_error(segments: object) -> None:
+    with pytest.raises(ValueError, match="segments") as caught:
+        SideInfo.from_json({**PICTURE, "segments": segments})
+    assert "\n" not in str(caught.value)
+
+
 def test_families_hold_distinct_field_sets_so_json_names_one_family() -> None:
-    families = [PictureSideInfo, JsccSideInfo, DiffusionSideInfo]
+    families = [PictureSideInfo, ProgressiveJpegSideInfo, JsccSideInfo, DiffusionSideInfo]
     names = [frozenset(item.name for item in fields(family)) for family in families]
     assert len(set(names)) == len(names)
     assert all(name >= {"height", "width", "channels"} for name in names)

@@ -191,3 +191,29 @@ def test_a_clean_unequal_link_delivers_the_payload_and_counts_every_bit(
         first, second = (int(x) for x in row["class_parity_bits"].split("/"))
         assert first > 0 and second == 0
 
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_orders_its_bits_header_then_dc_then_ac_and_decodes_the_same(
+    tmp_path: Path, progressive: bool
+) -> None:
+    """Baseline JPEG keeps its file order; a progressive one sends its header and DC scans
+    first (its side info says where they lie); either way a clean link shows the picture the
+    one-code link shows."""
+    jpeg = {"name": "jpeg", "quality": 75, "progressive": progressive}
+    chain = chain_of(codec=jpeg)
+    encoded = chain.codec.encode(np.random.default_rng(2).integers(0, 256, (64, 64, 3),
+                                                                   dtype=np.uint8))
+    segments = chain.segments(encoded.n_bits, encoded.side_info)
+    if progressive:
+        assert segments != ((0, encoded.n_bits),) and segments[0][0] == 0
+        assert [start for start, _ in segments] != sorted(start for start, _ in segments)
+    else:
+        assert segments == ((0, encoded.n_bits),)
+    rows = read_rows(run_scenario(scenario(codec=jpeg, ecc=[{"name": "rs", "k": 223}, UEP]),
+                                  tmp_path / "out").results_path)
+    psnr = {}
+    for row in rows:
+        assert float(row["post_ber"]) == 0.0
+        psnr.setdefault((row["image"], row["trial"]), set()).add(row["psnr"])
+    assert all(len(values) == 1 for values in psnr.values())
