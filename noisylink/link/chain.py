@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from noisylink.codecs import CODECS, Codec
 from noisylink.codecs.base import SideInfo
 from noisylink.errors import LinkError
-from noisylink.link.frames import HEADER_BYTES, MAX_FRAMES, Frame, FrameHeader, chunk_lengths
+from noisylink.link.frames import HEADER_BYTES, Frame, chunk_lengths, cut_into_frames
 from noisylink.link.ordering import check_segments, from_importance_order, to_importance_order
 from noisylink.phy.bits import bits_to_bytes, bytes_to_bits
 from noisylink.phy.channels import Channel, NoiseVariance, channel_class
@@ -134,15 +134,8 @@ class LinkChain:
         if self.protection.unequal:
             payload = to_importance_order(payload, n_bits, self.segments(n_bits, side_info))
         plan = self.frame_plan(len(payload))
-        if len(plan) > MAX_FRAMES:
-            raise ValueError(f"payload needs {len(plan)} frames; at most {MAX_FRAMES}")
-        frames, start = [], 0
-        for seq, planned in enumerate(plan):
-            header = FrameHeader(stream_id, seq, len(plan), planned.length)
-            frames.append(Frame(header, payload[start : start + planned.length],
-                                planned.ecc_class))
-            start += planned.length
-        return frames
+        return cut_into_frames(payload, [frame.length for frame in plan],
+                               [frame.ecc_class for frame in plan], stream_id)
 
     def restore_order(self, ordered: bytes, n_bits: int, side_info: SideInfo) -> bytes:
         """A reassembled payload back in the codec's order (``packetize`` reordered it when

@@ -73,12 +73,20 @@ def chunk_lengths(n_payload_bytes: int, payload_bytes: int) -> list[int]:
 def packetize(payload: bytes, payload_bytes: int, stream_id: int) -> list[Frame]:
     """Cut a payload into frames of at most ``payload_bytes`` bytes each."""
     lengths = chunk_lengths(len(payload), payload_bytes)
+    return cut_into_frames(payload, lengths, [0] * len(lengths), stream_id)
+
+
+def cut_into_frames(
+    payload: bytes, lengths: list[int], ecc_classes: list[int], stream_id: int
+) -> list[Frame]:
+    """The frames of a payload cut into chunks of these lengths, in order, each protected by
+    its class's code."""
     if len(lengths) > MAX_FRAMES:
         raise ValueError(f"payload needs {len(lengths)} frames; at most {MAX_FRAMES}")
     frames, start = [], 0
-    for seq, length in enumerate(lengths):
+    for seq, (length, ecc_class) in enumerate(zip(lengths, ecc_classes, strict=True)):
         header = FrameHeader(stream_id, seq, len(lengths), length)
-        frames.append(Frame(header, payload[start : start + length]))
+        frames.append(Frame(header, payload[start : start + length], ecc_class))
         start += length
     return frames
 

@@ -51,7 +51,7 @@ class StreamReception:
     def layouts(self) -> list[FrameLayout]:
         return [self.chain.layout(frame.length, frame.ecc_class) for frame in self.plan]
 
-    @property
+    @cached_property
     def lengths(self) -> list[int]:
         return [frame.length for frame in self.plan]
 
