@@ -91,7 +91,7 @@ class LinkChain:
         code = self.protection.codes[ecc_class]
         wire_bits = 8 * (chunk_bytes + 4 + (HEADER_BYTES if self.inband_header else 0))
         blocks = n_blocks(wire_bits, code.k)
-        coded_bits = blocks * code.n
+        coded_bits = code.coded_bits(wire_bits)
         interleaved = self.interleaver.padded_length(coded_bits)
         channel_bits = -(-interleaved // self.bits_per_symbol) * self.bits_per_symbol
         return FrameLayout(

@@ -174,9 +174,11 @@ def test_a_clean_unequal_link_delivers_the_payload_and_counts_every_bit(
     the columns add up: channel = source + overhead + parity, parity = sum over classes."""
     monkeypatch.setattr(codec_class("jpeg"), "importance",
                         lambda self, n, info: ((n // 2, n), (0, n // 2)))
+    short = {"name": "rs", "k": 127, "shortened": True}
+    short_uep = UEP | {"classes": [short, {"name": "none"}]}
     rows = read_rows(run_scenario(
-        scenario(ecc=[{"name": "rs", "k": 223}, UEP]), tmp_path / "out").results_path)
-    assert len(rows) == 2 * 2 * 2
+        scenario(ecc=[{"name": "rs", "k": 223}, UEP, short_uep]), tmp_path / "out").results_path)
+    assert len(rows) == 3 * 2 * 2
     by_ecc = {}
     for row in rows:
         assert float(row["post_ber"]) == 0.0 and row["decoded"] == "true"
@@ -186,10 +188,19 @@ def test_a_clean_unequal_link_delivers_the_payload_and_counts_every_bit(
         assert sum(classes) == int(row["parity_bits"])
         by_ecc.setdefault(row["ecc"], {})[(row["image"], row["trial"])] = row
     plain, unequal = by_ecc["rs(k=223)"], by_ecc["unequal(rs(k=127)@0.4,none)"]
+    shortened = by_ecc["unequal(rs(k=127,shortened=True)@0.4,none)"]
     for key, row in unequal.items():
-        assert row["psnr"] == plain[key]["psnr"]
+        assert row["psnr"] == plain[key]["psnr"] == shortened[key]["psnr"]
         first, second = (int(x) for x in row["class_parity_bits"].split("/"))
         assert first > 0 and second == 0
+        # Shortening saves exactly the padding of each first-class frame's last block.
+        assert shortened[key]["class_parity_bits"] == row["class_parity_bits"]
+        chain = chain_of(ecc=short_uep)
+        padding = sum(8 * 127 * -(-layout.wire_bits // (8 * 127)) - layout.wire_bits
+                      for layout in chain.frame_layouts(int(row["source_bits"]) // 8)
+                      if layout.ecc_class == 0)
+        assert padding > 0
+        assert int(shortened[key]["channel_bits"]) == int(row["channel_bits"]) - padding
 
 
 

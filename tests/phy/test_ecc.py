@@ -21,8 +21,9 @@ from noisylink.phy.ecc.reed_solomon.code import rs_encode_blocks, rs_syndromes
 REPRESENTATIVES: dict[str, list[dict[str, Any]]] = {
     "none": [{}],
     "repetition": [{"n": 3}, {"n": 4}],
-    "rs": [{"k": 223}, {"k": 239}, {"k": 191}],
-    "ldpc": [{"n": 648, "rate": "1/2"}, {"n": 1296, "rate": "3/4"}, {"n": 1944, "rate": "5/6"}],
+    "rs": [{"k": 223}, {"k": 239}, {"k": 191}, {"k": 223, "shortened": True}],
+    "ldpc": [{"n": 648, "rate": "1/2"}, {"n": 1296, "rate": "3/4"}, {"n": 1944, "rate": "5/6"},
+             {"n": 648, "rate": "3/4", "shortened": True}],
     "conv": [{"block_bits": 200}],
     "concatenated": [
         {"depth": 1}, {"depth": 2, "inner": {"name": "ldpc", "n": 648, "rate": "3/4"}}
@@ -91,13 +92,16 @@ def test_round_trip_without_errors(name: str, params: dict[str, Any]):
         bits = rng.integers(0, 2, n_bits).astype(np.uint8)
         blocks = -(-n_bits // ecc.k)
         coded = ecc.encode(bits)
-        assert coded.dtype == np.uint8 and coded.shape == (blocks * ecc.n,)
+        unsent = blocks * ecc.k - n_bits if params.get("shortened") else 0  # the padding
+        assert coded.dtype == np.uint8 and coded.shape == (blocks * ecc.n - unsent,)
+        assert ecc.coded_bits(n_bits) == coded.size
         decoded, ok = ecc.decode(strong_llr(coded))
         assert decoded.dtype == np.uint8 and decoded.shape == (blocks * ecc.k,)
         assert ok.dtype == np.bool_ and ok.shape == (blocks,) and ok.all()
         np.testing.assert_array_equal(decoded[:n_bits], bits)
         assert not decoded[n_bits:].any()  # zero padding
-    assert ecc.encode(np.zeros(0, dtype=np.uint8)).shape == (ecc.n,)  # empty -> one block
+    empty = ecc.encode(np.zeros(0, dtype=np.uint8))  # empty -> one block
+    assert empty.shape == (ecc.n - (ecc.k if params.get("shortened") else 0),)
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -118,6 +122,10 @@ def test_decoding_garbage_never_raises(name: str, params: dict[str, Any]):
         decoded, ok = ecc.decode(llr)
         assert decoded.shape == (blocks * ecc.k,) and ok.shape == (blocks,)
         assert set(np.unique(decoded)) <= {0, 1}
+    if params.get("shortened"):  # every length a shortened block can have, and shorter
+        for size in (ecc.n - ecc.k, ecc.n - ecc.k + 1, ecc.n + 5, 1, 0):
+            decoded, ok = ecc.decode(rng.standard_normal(size))
+            assert decoded.shape == (ecc.k * max(1, -(-size // ecc.n)),)
 
 
 def test_clean_llr_erases_nan_and_clips_infinities():
@@ -418,3 +426,53 @@ def test_conv_soft_awgn_at_4db():
     assert np.mean((llr < 0) != coded) > 0.01
     decoded, _ = ecc.decode(llr)
     assert np.mean(decoded != bits) < 1e-4
+
+
+# --- shortened codes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [{"name": "rs", "k": 223},
+                                      {"name": "ldpc", "n": 1944, "rate": "1/2"},
+                                      {"name": "ldpc", "n": 648, "rate": "5/6"}])
+def test_a_shortened_code_sends_the_full_codewords_less_the_padding(settings: dict[str, Any]):
+    """Shortened encoding is the full code's encoding with the last block's padding positions
+    (known zeros) left out, so both cost the same parity and only padding is saved."""
+    rng = np.random.default_rng(5)
+    full = ECCS.build(ECCS.config(settings))
+    short = ECCS.build(ECCS.config({**settings, "shortened": True}))
+    for n_bits in (8, full.k - 8, full.k, full.k + 8, 3 * full.k - 800):
+        bits = rng.integers(0, 2, n_bits).astype(np.uint8)
+        whole = full.encode(bits).reshape(-1, full.n)
+        sent = short.encode(bits)
+        pad = whole.shape[0] * full.k - n_bits
+        assert sent.size == whole.size - pad == short.coded_bits(n_bits)
+        head = (whole.shape[0] - 1) * full.n
+        np.testing.assert_array_equal(sent[:head], whole[:-1].reshape(-1))
+        np.testing.assert_array_equal(
+            sent[head:], np.delete(whole[-1], short.info_positions[full.k - pad:]))
+        assert not whole[-1, short.info_positions[full.k - pad:]].any()  # padding: zeros
+
+
+@pytest.mark.parametrize("settings", [{"name": "rs", "k": 223, "shortened": True},
+                                      {"name": "ldpc", "n": 648, "rate": "1/2",
+                                       "shortened": True}])
+def test_a_shortened_code_corrects_errors_in_its_short_last_block(settings: dict[str, Any]):
+    """RS: t byte errors in a 20-byte shortened word (20 data + 32 parity bytes) are corrected;
+    LDPC: a short last block at a BER the full code handles decodes clean."""
+    rng = np.random.default_rng(6)
+    ecc = ECCS.build(ECCS.config(settings))
+    n_bits = ecc.k + 160
+    bits = rng.integers(0, 2, n_bits).astype(np.uint8)
+    coded = ecc.encode(bits)
+    llr = strong_llr(coded)
+    if settings["name"] == "rs":
+        tail_bytes = (coded.size - ecc.n) // 8  # the short word, byte aligned
+        for byte in rng.choice(tail_bytes, 16, replace=False):
+            start = ecc.n + 8 * int(byte)
+            llr[start: start + 8] *= -1
+    else:
+        flips = rng.random(coded.size) < 0.01
+        llr = np.where(flips, -llr, llr) * 0.5
+    decoded, ok = ecc.decode(llr)
+    assert ok.all()
+    np.testing.assert_array_equal(decoded[:n_bits], bits)

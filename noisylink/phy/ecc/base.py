@@ -4,14 +4,15 @@ Bits are ``uint8`` arrays of 0/1, shape ``[n_bits]``. LLRs are ``float`` arrays 
 project's sign: ``LLR = ln P(b=0|y) / P(b=1|y)`` (positive means 0; 0 means erased).
 
 A code works on blocks of ``k`` information bits mapped to ``n`` coded bits. ``encode`` pads
-the last block with zero bits (the caller counts the padding as bandwidth) and returns
-``n_blocks * n`` bits. ``decode`` takes ``n_blocks * n`` LLRs and returns the
-``n_blocks * k`` decided information bits and one ``ok`` flag per block: ``False`` where the
-decoder knows it failed (a code that cannot tell reports ``True``). Decoders never raise on
-channel errors: each ``decode`` first passes its LLRs through ``clean_llr`` (NaN -> 0, an
-erasure; +-inf and beyond -> +-``LLR_LIMIT``), so no decoder sees a non-finite value; a numba
-kernel that reads each LLR once anyway may instead apply the same rule as it goes
-(``clean_value``), as Reed-Solomon's does.
+the last block with zero bits and returns ``coded_bits(n_info_bits)`` bits: ``n_blocks * n``
+(the caller counts the padding as bandwidth), or, for a *shortened* systematic code, that less
+the padding, which both ends know and which is never sent. ``decode`` takes ``coded_bits(...)``
+LLRs and returns the ``n_blocks * k`` decided information bits and one ``ok`` flag per block:
+``False`` where the decoder knows it failed (a code that cannot tell reports ``True``).
+Decoders never raise on channel errors: each ``decode`` first passes its LLRs through
+``clean_llr`` (NaN -> 0, an erasure; +-inf and beyond -> +-``LLR_LIMIT``), so no decoder sees a
+non-finite value; a numba kernel that reads each LLR once anyway may instead apply the same
+rule as it goes (``clean_value``), as Reed-Solomon's does.
 
 Where a decoder runs (numba, torch or the reference) is chosen in ``backends``.
 """
@@ -44,6 +45,10 @@ class ECC(Protocol):
     @property
     def rate(self) -> float: ...
 
+    def coded_bits(self, n_info_bits: int) -> int:
+        """Bits ``encode`` makes of ``n_info_bits`` information bits."""
+        ...
+
     def encode(self, bits: Bits) -> Bits: ...
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]: ...
@@ -63,6 +68,46 @@ def pad_to_blocks(bits: Bits, k: int) -> Bits:
     padded = np.zeros(blocks * k, dtype=np.uint8)
     padded[: bits.size] = bits
     return padded.reshape(blocks, k)
+
+
+def block_coded_bits(n_info_bits: int, k: int, n: int) -> int:
+    """Coded bits of a code that sends whole blocks, padding included."""
+    return n_blocks(n_info_bits, k) * n
+
+
+def shortened_coded_bits(n_info_bits: int, k: int, n: int) -> int:
+    """Coded bits of a shortened code: whole blocks less the last block's padding."""
+    blocks = n_blocks(n_info_bits, k)
+    return blocks * n - (blocks * k - n_info_bits)
+
+
+def drop_padding(codewords: Bits, n_info_bits: int, info_positions: NDArray[np.int64]) -> Bits:
+    """A shortened code's bits: ``codewords`` (``[n_blocks, n]``, from ``n_info_bits``
+    zero-padded information bits) without the last block's padding positions, flattened.
+    ``info_positions[i]`` is where information bit ``i`` of a block sits in its codeword."""
+    blocks = codewords.shape[0]
+    pad = blocks * info_positions.size - n_info_bits
+    keep = np.ones(codewords.shape, dtype=bool)
+    keep[-1, info_positions[info_positions.size - pad:]] = False
+    return codewords[keep]
+
+
+def restore_padding(llr: LLRs, n: int, info_positions: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Whole-block LLRs ``[n_blocks, n]`` of a shortened code's received ``llr``: the unsent
+    padding, known zeros, comes back as the surest 0 (``+LLR_LIMIT``). The padding length
+    follows from ``len(llr)``, as ``drop_padding`` leaves ``n_blocks * n - pad`` bits with
+    ``0 <= pad <= k < n``; a length no encoding gives is padded out as erasures."""
+    values = np.asarray(llr, dtype=np.float64).reshape(-1)
+    k = info_positions.size
+    blocks = max(1, -(-values.size // n))
+    pad = min(blocks * n - values.size, k)
+    full = np.full((blocks, n), LLR_LIMIT)
+    keep = np.ones((blocks, n), dtype=bool)
+    keep[-1, info_positions[k - pad:]] = False
+    kept = np.zeros(int(keep.sum()))  # erasures where a wrong length left bits missing
+    kept[: min(values.size, kept.size)] = values[: kept.size]
+    full[keep] = kept
+    return full
 
 
 def hard_decision(llr: LLRs) -> Bits:

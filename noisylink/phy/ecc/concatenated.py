@@ -40,7 +40,7 @@ import numpy as np
 import pydantic
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECC, ECCS, Bits, LLRs, pad_to_blocks
+from noisylink.phy.ecc.base import ECC, ECCS, Bits, LLRs, block_coded_bits, pad_to_blocks
 from noisylink.phy.ecc.convolutional.code import ConvolutionalConfig
 from noisylink.phy.ecc.ldpc.code import LDPCConfig
 from noisylink.phy.ecc.reed_solomon.code import N_BYTES, ReedSolomonConfig
@@ -137,6 +137,9 @@ class Concatenated:
     def marks_erasures(self) -> bool:
         """Whether the inner decoder reports failed blocks (LDPC), whose bytes become erasures."""
         return not isinstance(self.config.inner, ConvolutionalConfig)
+
+    def coded_bits(self, n_info_bits: int) -> int:
+        return block_coded_bits(n_info_bits, self.k, self.n)
 
     def encode(self, bits: Bits) -> Bits:
         blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)

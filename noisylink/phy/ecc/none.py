@@ -12,7 +12,15 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, hard_decision, pad_to_blocks
+from noisylink.phy.ecc.base import (
+    ECCS,
+    Bits,
+    LLRs,
+    block_coded_bits,
+    clean_llr,
+    hard_decision,
+    pad_to_blocks,
+)
 from noisylink.registry import ComponentConfig
 
 
@@ -34,6 +42,9 @@ class NoECC:
     @property
     def rate(self) -> float:
         return 1.0
+
+    def coded_bits(self, n_info_bits: int) -> int:
+        return block_coded_bits(n_info_bits, self.k, self.n)
 
     def encode(self, bits: Bits) -> Bits:
         return pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k).reshape(-1)

@@ -13,7 +13,7 @@ import numpy as np
 import pydantic
 from numpy.typing import NDArray
 
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, hard_decision
+from noisylink.phy.ecc.base import ECCS, Bits, LLRs, block_coded_bits, clean_llr, hard_decision
 from noisylink.registry import ComponentConfig
 
 
@@ -36,6 +36,9 @@ class RepetitionCode:
     @property
     def rate(self) -> float:
         return 1.0 / self.n
+
+    def coded_bits(self, n_info_bits: int) -> int:
+        return block_coded_bits(n_info_bits, self.k, self.n)
 
     def encode(self, bits: Bits) -> Bits:
         bits = np.asarray(bits, dtype=np.uint8).reshape(-1)

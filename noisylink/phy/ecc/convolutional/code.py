@@ -32,7 +32,7 @@ from noisylink.phy.ecc.backends import (
     ResolvedBackend,
     resolve_backend,
 )
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, pad_to_blocks
+from noisylink.phy.ecc.base import ECCS, Bits, LLRs, block_coded_bits, clean_llr, pad_to_blocks
 from noisylink.phy.ecc.convolutional.numba import viterbi_decode_numba
 from noisylink.phy.ecc.convolutional.puncturing import (
     ConvRate,
@@ -128,6 +128,9 @@ class Convolutional:
     def backend(self) -> ResolvedBackend:
         """The decoder in use: ``auto`` resolves to torch when CUDA is available, else numba."""
         return resolve_backend(self.config.backend)
+
+    def coded_bits(self, n_info_bits: int) -> int:
+        return block_coded_bits(n_info_bits, self.k, self.n)
 
     def encode(self, bits: Bits) -> Bits:
         blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)

@@ -10,11 +10,13 @@ belief propagation (``bp.py``: sum-product or normalised min-sum) on the chosen 
 whose flooding schedule reproduces commpy's decoder, or ``reference.py``, commpy's own, one
 block at a time; ``schedule: layered`` converges in about half the iterations.
 ``precision: int16`` (layered min-sum only) picks ``simd.py`` instead: the same rule in 16-bit
-fixed point, many frames per SIMD instruction on the CPU (numba, whatever ``auto`` would
-pick), several times faster at the same frame error rate, though single words can decide
-differently from float64. ``ok`` means the output satisfies every parity check (and the block
-had no more erased bits, LLR exactly 0 or NaN, than parity bits). ``decode`` cleans the LLRs
-once (``clean_llr``; the int16 kernel as it reads them) and never raises on channel errors.
+fixed point, many frames per SIMD instruction on the CPU (numba, whatever ``auto`` would pick),
+several times faster at the same frame error rate, though single words can decide differently
+from float64. ``shortened: true`` leaves the last block's zero padding unsent (the standard's
+own shortening); the decoder puts it back as certain zeros. ``ok`` means the output satisfies
+every parity check (and the block had no more erased bits, LLR exactly 0 or NaN, than parity
+bits). ``decode`` cleans the LLRs once (``clean_llr``; the int16 kernel as it reads them) and
+never raises on channel errors.
 
 ``decode_batch`` is the batched decoder on its own, for any parity-check matrix given as its
 Tanner graph (``graph.py``): it picks the backend, the one place that imports ``torch.py``.
@@ -33,7 +35,17 @@ from commpy import LDPCCode
 from numpy.typing import ArrayLike, NDArray
 
 from noisylink.phy.ecc.backends import DecoderBackend, DecoderConfig, resolve_backend
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, pad_to_blocks
+from noisylink.phy.ecc.base import (
+    ECCS,
+    Bits,
+    LLRs,
+    block_coded_bits,
+    clean_llr,
+    drop_padding,
+    pad_to_blocks,
+    restore_padding,
+    shortened_coded_bits,
+)
 from noisylink.phy.ecc.ldpc.bp import BPResult, Method, Schedule, default_scale
 from noisylink.phy.ecc.ldpc.graph import LDPCGraph, ldpc_graph
 from noisylink.phy.ecc.ldpc.ieee80211n import LIFTING, base_matrix
@@ -61,8 +73,10 @@ class LDPCConfig(DecoderConfig):
     backend: DecoderBackend = "auto"
     schedule: Schedule = "flooding"
     precision: Precision = "float64"
+    shortened: bool = False  # the last block's padding bits are not sent (known zeros)
 
-    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend", "schedule", "precision")
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend", "schedule", "precision",
+                                                  "shortened")
 
     @pydantic.model_validator(mode="after")
     def _reference_only_floods(self) -> LDPCConfig:
@@ -183,14 +197,30 @@ class LDPC:
     def rate(self) -> float:
         return self.k / self.n
 
+    def coded_bits(self, n_info_bits: int) -> int:
+        if self.config.shortened:
+            return shortened_coded_bits(n_info_bits, self.k, self.n)
+        return block_coded_bits(n_info_bits, self.k, self.n)
+
     def encode(self, bits: Bits) -> Bits:
-        blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)
+        info = np.asarray(bits, dtype=np.uint8)
+        blocks = pad_to_blocks(info, self.k)
         products = blocks.astype(np.float32) @ self._tables.generator  # exact: sums < 2**24
-        return (products.astype(np.int64) % 2).astype(np.uint8).reshape(-1)
+        codewords = (products.astype(np.int64) % 2).astype(np.uint8)
+        if self.config.shortened:
+            return drop_padding(codewords, info.size, self.info_positions)
+        return codewords.reshape(-1)
+
+    @functools.cached_property
+    def info_positions(self) -> NDArray[np.int64]:
+        """Where information bit ``i`` of a block sits in its codeword."""
+        return np.asarray(self._tables.code.info_positions, dtype=np.int64)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
         config = self.config
         info = self._tables.code.info_positions
+        if config.shortened:
+            llr = restore_padding(llr, self.n, self.info_positions)
         if config.precision == "int16":  # cleans, refuses and skips codewords on its own
             result = decode_simd(
                 self._tables.layout,

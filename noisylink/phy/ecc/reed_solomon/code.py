@@ -3,7 +3,9 @@
 Bits: uint8 0/1, MSB first within a byte; LLRs: float, positive means 0. A block is ``k``
 information bytes (``8k`` bits) mapped to a 255-byte codeword in commpy's order
 (``commpy.ReedSolomonCode(8, k)``): the ``255 - k`` parity bytes, then the ``k`` message
-bytes. It corrects ``t = (255 - k) // 2`` byte errors, or up to ``255 - k`` erased bytes (a
+bytes. ``shortened: true`` leaves the last block's zero padding unsent (a shortened code, as
+DVB's RS(204,188) is of RS(255,239)); the receiver puts it back as certain zeros. It corrects
+``t = (255 - k) // 2`` byte errors, or up to ``255 - k`` erased bytes (a
 byte is erased when any of its bits has LLR exactly 0, NaN included: ``decode`` cleans the
 LLRs by ``clean_llr``'s rule, on the batched backends within ``llr_to_bytes``'s one pass, and
 never raises on channel errors).
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pydantic
@@ -32,7 +34,17 @@ from noisylink.phy.ecc.backends import (
     ResolvedBackend,
     resolve_backend,
 )
-from noisylink.phy.ecc.base import ECCS, Bits, LLRs, clean_llr, pad_to_blocks
+from noisylink.phy.ecc.base import (
+    ECCS,
+    Bits,
+    LLRs,
+    block_coded_bits,
+    clean_llr,
+    drop_padding,
+    pad_to_blocks,
+    restore_padding,
+    shortened_coded_bits,
+)
 from noisylink.phy.ecc.reed_solomon.numba import decode_numba, llr_to_bytes
 
 N_BYTES = 255
@@ -47,6 +59,9 @@ class ReedSolomonConfig(DecoderConfig):
     name: Literal["rs"] = "rs"
     k: int = pydantic.Field(223, ge=1, le=253)
     backend: DecoderBackend = "auto"
+    shortened: bool = False  # the last block's padding bytes are not sent (known zeros)
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("backend", "shortened")
 
 
 @dataclass(frozen=True)
@@ -130,16 +145,27 @@ class ReedSolomon:
         self.k = 8 * config.k
         self.n = 8 * N_BYTES
         self._tables = _tables(config.k)
+        # Bit i of a message sits at codeword bit 8 * (255 - k) + i (parity bytes first).
+        self.info_positions = np.arange(8 * (N_BYTES - config.k), self.n, dtype=np.int64)
 
     @property
     def rate(self) -> float:
         return self.k / self.n
 
+    def coded_bits(self, n_info_bits: int) -> int:
+        if self.config.shortened:
+            return shortened_coded_bits(n_info_bits, self.k, self.n)
+        return block_coded_bits(n_info_bits, self.k, self.n)
+
     def encode(self, bits: Bits) -> Bits:
-        blocks = pad_to_blocks(np.asarray(bits, dtype=np.uint8), self.k)
+        info = np.asarray(bits, dtype=np.uint8)
+        blocks = pad_to_blocks(info, self.k)
         messages = np.packbits(blocks, axis=1).astype(np.int64)
-        codewords = rs_encode_blocks(self.k_bytes, messages)
-        return np.unpackbits(codewords.astype(np.uint8), axis=1).reshape(-1)
+        codewords = np.unpackbits(rs_encode_blocks(self.k_bytes, messages).astype(np.uint8),
+                                  axis=1)
+        if self.config.shortened:
+            return drop_padding(codewords, info.size, self.info_positions)
+        return codewords.reshape(-1)
 
     @functools.cached_property
     def backend(self) -> ResolvedBackend:
@@ -147,6 +173,8 @@ class ReedSolomon:
         return resolve_backend(self.config.backend)
 
     def decode(self, llr: LLRs) -> tuple[Bits, NDArray[np.bool_]]:
+        if self.config.shortened:
+            llr = restore_padding(llr, self.n, self.info_positions)
         if self.backend == "reference":
             from noisylink.phy.ecc.reed_solomon.reference import decode_reference
 
