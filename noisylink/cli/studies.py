@@ -29,6 +29,8 @@ def sweep(
     images: Annotated[int | None, typer.Option(help="Images per scenario (scale).")] = None,
     size: Annotated[int | None, typer.Option(help="Image side in pixels (scale).")] = None,
     trials: Annotated[int | None, typer.Option(help="Trials per image (scale).")] = None,
+    folder: Annotated[Path | None, typer.Option(
+        help="Run on the pictures of this folder instead of each scenario's (scale).")] = None,
     fresh: Annotated[bool, typer.Option(
         "--fresh", help="Start over: move the folder's results to OUT/replaced-<time>/.")] = False,
 ) -> None:
@@ -46,7 +48,7 @@ def sweep(
     if engine not in ("local", "ray"):
         raise fail(f"--engine must be local or ray, got {engine!r}")
     try:
-        scale = Scale(images=images, size=size, trials=trials)
+        scale = Scale(images=images, size=size, trials=trials, folder=folder)
     except pydantic.ValidationError as exc:
         error = scenario_error_from(exc)
         raise fail(f"--{error.field}: {error.message}") from None

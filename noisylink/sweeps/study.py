@@ -2,12 +2,16 @@
 
 A study file is YAML with ``scenarios`` (built-in names, paths relative to the study file,
 or inline scenario mappings) and optional ``scale`` settings applied to every scenario, so one
-setting takes a study from this machine's minutes to a larger image set::
+setting takes a study from this machine's minutes to a larger image set (``folder``: other
+pictures, e.g. your own, in place of each scenario's)::
 
     name: my-study
     description: shown by `noisylink sweep --help`... and in the manifest
-    scale: {images: 4, size: 128, trials: 2}
+    scale: {images: 4, size: 128, trials: 2, folder: my/pictures}
     scenarios: [rcc-vs-jpeg, my/other.yaml, {name: inline, codec: ..., channel: ...}]
+
+Top-level keys starting with ``x-`` are ignored: a place for YAML anchors (``&common``) that
+the scenarios merge (``<<: *common``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class Scale(ConfigModel):
     size: int | None = pydantic.Field(None, ge=8, le=MAX_SIDE,
                                       description="center-crop side in pixels")
     trials: int | None = pydantic.Field(None, ge=1)
+    folder: Path | None = pydantic.Field(
+        None, description="run on the pictures of this folder instead of the scenario's")
 
     def merged(self, other: Scale) -> Scale:
         """``other``'s settings where given, else these."""
@@ -56,6 +62,9 @@ class Scale(ConfigModel):
             changes["size"] = self.size
             if images.resize is not None:
                 changes["resize"] = self.size
+        if self.folder is not None:
+            changes["source"] = "folder"
+            changes["path"] = self.folder
         updated = scenario.model_copy(update={"images": images.model_copy(update=changes)})
         if self.trials is not None:
             updated = updated.model_copy(update={"trials": self.trials})
@@ -69,6 +78,14 @@ class StudyFile(ConfigModel):
     description: str = ""
     scale: Scale = Scale()
     scenarios: list[str | dict[str, Any]] = pydantic.Field(min_length=1)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        """Top-level ``x-`` keys hold YAML anchors for the scenarios to share; not settings."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not str(key).startswith("x-")}
+        return data
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,8 @@ def test_codes_that_can_tell_refuse_an_all_erased_block(name: str):
         {"name": "repetition", "n": 1},
         {"name": "conv", "block_bits": 0},
         {"name": "none", "k": 8},
+        {"name": "concatenated", "outer": {"name": "rs", "shortened": True}},
+        {"name": "rs", "shortened": "sometimes"},
     ],
 )
 def test_bad_settings_are_rejected(settings: dict[str, Any]):

@@ -214,6 +214,13 @@ def test_study_paths_are_relative_to_the_study_and_builtins_resolve(tmp_path: Pa
     assert one.scenarios[0].trials == 3 and one.scenarios[0].images.size == 32
 
 
+def test_a_scale_folder_runs_every_scenario_on_that_folder_s_pictures(tmp_path: Path) -> None:
+    study = load_study("bitflip-robustness", Scale(folder=tmp_path, images=3))
+    images = study.scenarios[0].images
+    assert (images.source, images.path, images.limit) == ("folder", tmp_path, 3)
+    assert (images.resize, images.size, images.color) == (128, 128, "rgb")  # shaping kept
+
+
 @pytest.mark.slow
 def test_ray_and_local_engines_give_the_same_rows(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
@@ -396,3 +403,34 @@ def test_a_corrupted_results_file_is_one_line_naming_file_and_line(
     result = sweep_cli(str(study), "--out", str(out))
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == f"error: {path}: {CORRUPTIONS[kind]}\n"
+
+
+def test_the_resilience_study_compares_robust_turbo_ddcm_at_equal_channel_bits() -> None:
+    """Within each channel, every Robust Turbo-DDCM configuration spends the bits of the
+    reference (M = 20 unprotected on the BSC, M = 20 under LDPC 1/2 on AWGN) within 2 %: the
+    sizes follow from M, T and K, so this needs no encode."""
+    from noisylink.codecs import CODECS
+    from noisylink.link.chain import LinkChain
+    from noisylink.scenarios import expand
+
+    spent: dict[str, dict[str, int]] = {"rcc-bsc": {}, "rcc-awgn": {}}
+    for scenario in load_study("resilience").scenarios:
+        group = scenario.name.rsplit("-", 1)[0]
+        if group not in spent:
+            continue
+        side = scenario.images.size
+        assert side == 128
+        for cell in expand(scenario):
+            if cell.channel != expand(scenario)[0].channel:
+                continue
+            payload = CODECS.build(cell.codec).payload_bytes(side, side, 3)
+            assert payload is not None
+            bits = LinkChain(cell, scenario.frames).stream_channel_bits(payload)
+            spent[group][f"{cell.codec.label()} | {cell.ecc.label()}"] = bits
+    assert len(spent["rcc-bsc"]) == 9 and len(spent["rcc-awgn"]) == 10
+    for group, reference in (("rcc-bsc", "robust-turbo-ddcm(M=20) | none"),
+                             ("rcc-awgn", "robust-turbo-ddcm(M=20) | ldpc(n=1944,rate=1/2,"
+                                          "iterations=20,method=sum-product,shortened=True)")):
+        budget = spent[group][reference]
+        for label, bits in spent[group].items():
+            assert abs(bits / budget - 1) <= 0.02, (label, bits, budget)

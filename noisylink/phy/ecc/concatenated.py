@@ -76,6 +76,13 @@ class ConcatenatedConfig(ComponentConfig):
     )
 
     @pydantic.model_validator(mode="after")
+    def _outer_is_whole(self) -> ConcatenatedConfig:
+        if self.outer.shortened:
+            raise ValueError("outer.shortened: the outer codewords fill the interleaved frame "
+                             "whole; shorten the frames instead (frames.payload_bytes)")
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _conv_block_is_the_frame(self) -> ConcatenatedConfig:
         inner = self.inner
         frame_bits = 8 * N_BYTES * self.depth
