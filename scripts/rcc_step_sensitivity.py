@@ -9,7 +9,8 @@ error over pictures x trials; the last line ranks the steps. This is the measure
 the codecs' importance order (``Codec.importance``) for unequal error protection.
 
 Run: python scripts/rcc_step_sensitivity.py [--images DIR] [--limit 4] [--size 128]
-     [--trials 4] [--flips 1] [--methods robust-turbo-ddcm,turbo-ddcm]
+     [--trials 4] [--flips 1] [--methods robust-turbo-ddcm,turbo-ddcm] [--group 1]
+DDCM (100 steps of 12 bits at its defaults): --methods ddcm --T 100 --group 10.
 Without ``--images`` it uses ../shared/data/eval/mcmaster when present, else the samples.
 """
 
@@ -45,8 +46,9 @@ def psnr(reference: np.ndarray, picture: np.ndarray) -> float:
 
 
 def profile(name: str, images: list[np.ndarray], K: int, M: int, T: int, trials: int,
-            flips: int, seed: int) -> np.ndarray:
-    """PSNR loss per flipped bit, ``[T, len(images) * trials]``."""
+            flips: int, seed: int, group: int = 1) -> np.ndarray:
+    """PSNR loss per flipped bit, ``[ceil(T / group), len(images) * trials]``: per group of
+    ``group`` consecutive steps, the flips drawn among all the group's bits."""
     settings: dict[str, object] = {"name": name, "model": "bundled", "K": K, "T": T}
     if name != "ddcm":
         settings["M"] = M
@@ -56,21 +58,24 @@ def profile(name: str, images: list[np.ndarray], K: int, M: int, T: int, trials:
     clean_psnr = [psnr(image, picture) for image, picture in zip(images, clean, strict=True)]
     step_bits = bits_per_step(METHOD[name], K, 1 if name == "ddcm" else M)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
-    losses = np.zeros((T, len(images) * trials))
-    for step in range(T):
+    groups = -(-T // group)
+    losses = np.zeros((groups, len(images) * trials))
+    for step in range(groups):
+        first, last = step * group, min(T, (step + 1) * group)
         streams, owners = [], []
         for i, item in enumerate(encoded):
             for _ in range(trials):
                 bits = bytes_to_bits(item.payload).copy()
-                where = step * step_bits + rng.choice(step_bits, size=flips, replace=False)
+                span = (last - first) * step_bits
+                where = first * step_bits + rng.choice(span, size=flips, replace=False)
                 bits[where] ^= 1
                 streams.append((bits_to_bytes(bits), item.n_bits, item.side_info))
                 owners.append(i)
         decoded = codec.decode_batch(streams)
         losses[step] = [(clean_psnr[i] - psnr(images[i], picture)) / flips
                         for i, picture in zip(owners, decoded, strict=True)]
-        print(f"  {name} step {step + 1}/{T}: {losses[step].mean():.3f} dB per flipped bit",
-              flush=True)
+        print(f"  {name} steps {first + 1}-{last} of {T}: {losses[step].mean():.3f} dB per "
+              "flipped bit", flush=True)
     return losses
 
 
@@ -85,6 +90,8 @@ def main() -> None:
     parser.add_argument("--M", type=int, default=20)
     parser.add_argument("--T", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--group", type=int, default=1,
+                        help="steps per row of the profile (e.g. 10 for DDCM's 100 steps)")
     parser.add_argument("--methods", default="robust-turbo-ddcm,turbo-ddcm")
     args = parser.parse_args()
     images = pictures(args.images, args.limit, args.size)
@@ -92,13 +99,16 @@ def main() -> None:
           f"{args.trials} trials x {args.flips} flipped bit(s) per step and picture")
     for name in args.methods.split(","):
         losses = profile(name, images, args.K, args.M, args.T, args.trials, args.flips,
-                         args.seed)
+                         args.seed, args.group)
         print(f"\n{name}: PSNR loss per flipped bit, by step (mean ± standard error)")
-        print("| step | loss dB per bit | ± |")
+        print(f"| steps (groups of {args.group}) | loss dB per bit | ± |")
         print("| --- | --- | --- |")
         for step, row in enumerate(losses):
             error = row.std(ddof=1) / math.sqrt(row.size) if row.size > 1 else float("nan")
-            print(f"| {step + 1} | {row.mean():.3f} | {error:.3f} |")
+            first = step * args.group + 1
+            last = min(args.T, first + args.group - 1)
+            steps = str(first) if first == last else f"{first}-{last}"
+            print(f"| {steps} | {row.mean():.3f} | {error:.3f} |")
         ranking = np.argsort(-losses.mean(axis=1), kind="stable") + 1
         print(f"{name}: steps from most to least sensitive: {', '.join(map(str, ranking))}\n")
 

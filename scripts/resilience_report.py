@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -57,8 +58,8 @@ def rcc_section(rows: list[ResultRow], prefix: str, reference: tuple[str, str]) 
     if mine[0].channel_param == "esn0_db":
         values = sorted(values, key=lambda v: v[1])
     lines = ["| configuration | channel bpp (× budget) | "
-             + " | ".join(channel_text(*v) for v in values) + " |",
-             "| --- | --- | " + " | ".join("---" for _ in values) + " |"]
+             + " | ".join(channel_text(*v) for v in values) + " | mean, noisy points | worst |",
+             "| --- | --- | " + " | ".join("---" for _ in values) + " | --- | --- |"]
     series = {}
     for (codec, ecc), members in sorted(by_config.items(), key=lambda kv: kv[0][1]):
         bpp = float(np.mean([r.bpp_channel for r in members]))
@@ -75,8 +76,35 @@ def rcc_section(rows: list[ResultRow], prefix: str, reference: tuple[str, str]) 
             means.append(psnr.mean)
         name = f"{codec.replace('robust-turbo-ddcm', 'RTDDCM')} + {short_ecc(ecc)}"
         series[name] = ([v[1] for v in values], means)
-        lines.append(f"| {name} | {bpp:.4f} ({ratio:.3f}){flag} | " + " | ".join(cells) + " |")
+        noisy = [m for v, m in zip(values, means, strict=True) if v[1] != 0.0 or v[0] != "ber"]
+        lines.append(f"| {name} | {bpp:.4f} ({ratio:.3f}){flag} | " + " | ".join(cells)
+                     + f" | {np.mean(noisy):.2f} | {min(noisy):.2f} |")
     return "\n".join(lines), series
+
+
+def paired_gaps(rows: list[ResultRow], prefix: str) -> str:
+    """Per channel point: the best unequal configuration against the best uniform one, the
+    difference of their per-picture mean PSNRs with its 95 % interval over the pictures."""
+    mine = [r for r in rows if r.scenario.startswith(prefix)]
+    per: dict[tuple[float, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in mine:
+        per[(row.channel_value, f"{row.codec_label} + {short_ecc(row.ecc)}")][row.image].append(
+            row.psnr)
+    lines = []
+    for value in sorted({v for v, _ in per}):
+        if value == 0.0 and mine[0].channel_param == "ber":
+            continue
+        means = {name: {image: float(np.mean(p)) for image, p in images.items()}
+                 for (v, name), images in per.items() if v == value}
+        best = {kind: max((n for n in means if ("unequal" in n) == (kind == "unequal")),
+                          key=lambda n: np.mean(list(means[n].values())))
+                for kind in ("unequal", "uniform")}
+        a, b = means[best["unequal"]], means[best["uniform"]]
+        gap = estimate(a[image] - b[image] for image in a)
+        lines.append(f"- {channel_text(mine[0].channel_param, value)}: best unequal "
+                     f"{best['unequal']} minus best uniform {best['uniform']}: "
+                     f"{gap.mean:+.2f} ± {gap.half_width:.2f} dB (paired over {len(a)} pictures)")
+    return "\n".join(lines)
 
 
 def jpeg_section(rows: list[ResultRow], scenario: str, budget: float) -> tuple[str, dict]:
@@ -87,8 +115,8 @@ def jpeg_section(rows: list[ResultRow], scenario: str, budget: float) -> tuple[s
     for key, points in found.items():
         by_config[(key.codec, key.ecc)][(key.channel_param, key.channel_value)] = points
     lines = [f"| configuration (at {budget:g} channel bpp) | "
-             + " | ".join(channel_text(*v) for v in values) + " |",
-             "| --- | " + " | ".join("---" for _ in values) + " |"]
+             + " | ".join(channel_text(*v) for v in values) + " | mean | worst |",
+             "| --- | " + " | ".join("---" for _ in values) + " | --- | --- |"]
     series = {}
     for (codec, ecc), per_value in sorted(by_config.items()):
         cells, means = [], []
@@ -105,7 +133,8 @@ def jpeg_section(rows: list[ResultRow], scenario: str, budget: float) -> tuple[s
         variant = codec.replace('{"name": "jpeg"', "jpeg").replace("}", "").replace('"', "")
         name = f"{variant} + {short_ecc(ecc)}"
         series[name] = ([v[1] for v in values], means)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {np.mean(means):.2f} | {np.min(means):.2f} |")
     return "\n".join(lines), series
 
 
@@ -143,9 +172,10 @@ def figure(panels: list[tuple[str, str, dict]], path: Path) -> None:
     fig = Figure(figsize=(6.5 * len(panels), 5.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, xlabel, series) in zip(axes, panels, strict=True):
-        for name, (xs, ys) in series.items():
+        colours = colormaps["tab20"].colors
+        for index, (name, (xs, ys)) in enumerate(series.items()):
             style = "-" if "unequal" in name else "--"
-            ax.plot(xs, ys, style, marker="o", label=name)
+            ax.plot(xs, ys, style, marker="o", label=name, color=colours[index % len(colours)])
         if xlabel.startswith("BER"):
             ax.set_xscale("symlog", linthresh=1e-4)
         ax.set_title(title, fontsize=10)
@@ -175,7 +205,8 @@ def main() -> int:
             reference = (reference[0], next(r.ecc for r in rows if r.scenario == reference[0]
                                             and r.ecc.startswith("ldpc")))
         table, series = rcc_section(rows, prefix, reference)
-        out += [f"### Robust Turbo-DDCM, {prefix.split('-')[1].upper()}", "", table, ""]
+        out += [f"### Robust Turbo-DDCM, {prefix.split('-')[1].upper()}", "", table, "",
+                paired_gaps(rows, prefix), ""]
         panels_rcc.append((f"Robust Turbo-DDCM at equal bandwidth ({prefix})", xlabel, series))
     for scenario, budget, xlabel in [("jpeg-bsc", args.jpeg_budget_bsc, "BER"),
                                      ("jpeg-bsc-progressive", args.jpeg_budget_bsc, "BER"),
