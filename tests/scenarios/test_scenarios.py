@@ -109,11 +109,15 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 def test_example_files_for_users_are_valid() -> None:
+    """Every file under scenarios/ is a valid scenario, or a valid study of several."""
+    from noisylink.sweeps.study import load_study
+
     examples = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
     assert examples
     for path in examples:
-        scenario, _ = load_scenario(path)
-        assert expand(scenario)
+        for scenario in load_study(str(path)).scenarios:
+            assert expand(scenario)
+    assert any(len(load_study(str(path)).scenarios) > 1 for path in examples)
 
 
 # --- booleans are not numbers; image sides are bounded ----------------------------------------
