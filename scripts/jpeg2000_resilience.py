@@ -28,21 +28,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+from scenario_runs import SAMPLES, run_scenario
 
 QUALITY = 35.0
 BERS = [0.0, 1.0e-5, 1.0e-4, 1.0e-3]
 IMAGES = {"source": "folder", "path": "../shared/data/eval/mcmaster", "resize": 128,
           "size": 128, "color": "rgb"}
-SAMPLES = {"source": "samples", "resize": 128, "size": 128, "color": "rgb"}
 SCENARIO: dict[str, Any] = {
     "name": "jpeg2000-resilience",
     "seed": 15,
@@ -67,19 +64,8 @@ SWITCHES: dict[str, dict[str, Any]] = {
 
 
 def run(out: Path, trials: int | None, samples: bool) -> Path:
-    """Write the scenario into ``out`` and run it there; the results file."""
-    scenario = dict(SCENARIO)
-    if trials is not None:
-        scenario["trials"] = trials
-    if samples:
-        scenario["images"] = SAMPLES
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "scenario.yaml"
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
-    command = [sys.executable, "-m", "noisylink", "run", str(path), "--out", str(out / "run"),
-               "--force"]
-    subprocess.run(command, check=True)
-    return out / "run" / "results.csv"
+    """Write the effective scenario into ``out`` and run it there; the results file."""
+    return run_scenario(SCENARIO, out, trials, samples)
 
 
 def _name(ber: float) -> str:

@@ -26,32 +26,19 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from scenario_runs import run_scenario
 
 SCENARIO = Path(__file__).with_name("jpeg_resilience.yaml")
-SAMPLES = {"source": "samples", "resize": 128, "size": 128, "color": "rgb"}
 
 
 def run(out: Path, trials: int | None, samples: bool) -> Path:
     """Write the effective scenario into ``out`` and run it there; the results file."""
-    scenario = yaml.safe_load(SCENARIO.read_text())
-    if trials is not None:
-        scenario["trials"] = trials
-    if samples:
-        scenario["images"] = SAMPLES
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "scenario.yaml"
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
-    command = [sys.executable, "-m", "noisylink", "run", str(path), "--out", str(out / "run"),
-               "--force"]
-    subprocess.run(command, check=True)
-    return out / "run" / "results.csv"
+    return run_scenario(yaml.safe_load(SCENARIO.read_text()), out, trials, samples)
 
 
 def setting_name(params: dict[str, object]) -> str:

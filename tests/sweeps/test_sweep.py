@@ -420,8 +420,9 @@ def test_the_resilience_study_compares_robust_turbo_ddcm_at_equal_channel_bits()
             continue
         side = scenario.images.size
         assert side == 128
-        for cell in expand(scenario):
-            if cell.channel != expand(scenario)[0].channel:
+        cells = expand(scenario)
+        for cell in cells:
+            if cell.channel != cells[0].channel:
                 continue
             payload = CODECS.build(cell.codec).payload_bytes(side, side, 3)
             assert payload is not None

@@ -81,6 +81,13 @@ def shortened_coded_bits(n_info_bits: int, k: int, n: int) -> int:
     return blocks * n - (blocks * k - n_info_bits)
 
 
+def coded_bits_of(n_info_bits: int, k: int, n: int, shortened: bool) -> int:
+    """``shortened_coded_bits`` or ``block_coded_bits``: a systematic code's ``coded_bits``."""
+    if shortened:
+        return shortened_coded_bits(n_info_bits, k, n)
+    return block_coded_bits(n_info_bits, k, n)
+
+
 def drop_padding(codewords: Bits, n_info_bits: int, info_positions: NDArray[np.int64]) -> Bits:
     """A shortened code's bits: ``codewords`` (``[n_blocks, n]``, from ``n_info_bits``
     zero-padded information bits) without the last block's padding positions, flattened.

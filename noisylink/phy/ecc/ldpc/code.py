@@ -39,12 +39,11 @@ from noisylink.phy.ecc.base import (
     ECCS,
     Bits,
     LLRs,
-    block_coded_bits,
     clean_llr,
+    coded_bits_of,
     drop_padding,
     pad_to_blocks,
     restore_padding,
-    shortened_coded_bits,
 )
 from noisylink.phy.ecc.ldpc.bp import BPResult, Method, Schedule, default_scale
 from noisylink.phy.ecc.ldpc.graph import LDPCGraph, ldpc_graph
@@ -198,9 +197,7 @@ class LDPC:
         return self.k / self.n
 
     def coded_bits(self, n_info_bits: int) -> int:
-        if self.config.shortened:
-            return shortened_coded_bits(n_info_bits, self.k, self.n)
-        return block_coded_bits(n_info_bits, self.k, self.n)
+        return coded_bits_of(n_info_bits, self.k, self.n, self.config.shortened)
 
     def encode(self, bits: Bits) -> Bits:
         info = np.asarray(bits, dtype=np.uint8)
