@@ -89,7 +89,8 @@ def train_jscc(
     estimator: Annotated[str, typer.Option(help="rloo or vimco.")] = "rloo",
     info_weight: Annotated[float, typer.Option(help="IABF's λ for the infomax term.")] = 0.001,
     adversarial: Annotated[
-        str, typer.Option(help="IABF: 'regularize' (NECST loss + adversarial term) or 'replace'.")
+        str, typer.Option(help="IABF: 'regularize' (NECST loss + adversarial term), 'replace' "
+                               "(top-gain flips only) or 'sampled' (flips drawn ∝ softmax(g²)).")
     ] = "regularize",
     adversarial_weight: Annotated[
         float, typer.Option(help="IABF with regularize: weight of the adversarial term.")

@@ -21,6 +21,7 @@ from noisylink.codecs.jscc.training import (
     l2_distortion,
     load_mnist,
     reconstruction_loss,
+    sampled_flip_mask,
     save_model,
     score_function_surrogate,
     shuffle_bits,
@@ -101,6 +102,59 @@ def test_adversarial_flips_never_flip_a_bit_that_would_lower_the_loss() -> None:
     flipped = adversarial_flips(model, codes, pixels, count=10)
     assert torch.equal(flipped[..., 3:], codes[..., 3:])
     assert flipped[..., :3].sum() == 0
+
+
+def test_sampled_flips_choose_count_loss_raising_bits_favouring_large_gradients() -> None:
+    model = tiny_model()
+    pixels = torch.rand(6, 20, generator=torch.Generator().manual_seed(2))
+    code = torch.bernoulli(torch.full((6, 16), 0.5), generator=torch.Generator().manual_seed(3))
+    probe = code.clone().requires_grad_(True)
+    reconstruction_loss(model.decode_logits(probe), pixels).sum().backward()
+    gradient = probe.grad
+    assert gradient is not None
+    raises_loss = ((code == 0) & (gradient > 0)) | ((code == 1) & (gradient < 0))
+    torch.manual_seed(7)
+    counts = torch.zeros_like(code)
+    draws = 4000
+    for _ in range(draws):
+        mask = sampled_flip_mask(model, code, pixels, count=3)
+        assert set(mask.unique().tolist()) <= {0.0, 1.0}
+        assert not (mask.bool() & ~raises_loss).any(), "a bit was chosen whose flip lowers the loss"
+        assert torch.equal(mask.sum(-1), raises_loss.sum(-1).clamp(max=3).float())
+        counts += mask
+    # the draw is random (not the same top-k every time) and follows softmax(g²): per image,
+    # how often a bit is chosen rises with its g² among the candidates
+    for row in range(code.shape[0]):
+        chosen = counts[row][raises_loss[row]]
+        if len(chosen) > 3:
+            assert (chosen > 0).sum() > 3, "sampling never varies the chosen bits"
+            squared = (gradient[row][raises_loss[row]] ** 2)
+            order = squared.argsort()
+            assert chosen[order[-1]] >= chosen[order[0]]
+    assert torch.equal(sampled_flip_mask(model, code, pixels, count=0), torch.zeros_like(code))
+
+
+@pytest.mark.parametrize("adversarial", ["regularize", "replace", "sampled"])
+@pytest.mark.parametrize("estimator", ["rloo", "vimco"])
+def test_every_iabf_mode_gives_a_finite_loss_and_trains_encoder_and_decoder(
+    adversarial: str, estimator: str
+) -> None:
+    from noisylink.codecs.jscc.training import iabf_step_loss
+
+    torch.manual_seed(0)
+    model = tiny_model(bits=16)
+    discriminator = TcDiscriminator(16, hidden=8)
+    pixels = torch.rand(8, 20, generator=torch.Generator().manual_seed(1))
+    recipe = Recipe(method="iabf", eps=0.2, bits=16, adversarial=adversarial,  # type: ignore[arg-type]
+                    estimator=estimator)  # type: ignore[arg-type]
+    loss, code = iabf_step_loss(model, discriminator, pixels, recipe)
+    assert torch.isfinite(loss)
+    assert code.shape == (8, 16) and set(code.unique().tolist()) <= {0.0, 1.0}
+    loss.backward()
+    for part in (model.encoder, model.decoder):
+        gradients = [p.grad for p in part.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in gradients)
+        assert any(float(g.abs().sum()) > 0 for g in gradients if g is not None)
 
 
 def test_shuffle_permutes_each_bit_across_the_batch_independently() -> None:

@@ -4,10 +4,10 @@ Both train the same model by maximising log p(x | y) of the image given a noisy 
 
 - NECST draws y from the code distribution with the channel folded in,
   P(y_d = 1) = σ(ℓ_d)(1 − 2ε) + ε.
-- IABF draws y from Bernoulli(σ(ℓ)). It then flips the round(ε·m) bits whose flip raises the
-  loss most (first-order, from ∂loss/∂y). It also maximises
-  λ·(Σ_d [H(Y_d) − H(Y_d|X)] − TC), where a small discriminator between codes and per-bit
-  shuffled codes estimates the total correlation TC.
+- IABF adds adversarial bit flips: round(ε·m) bits chosen from ∂loss/∂y, among those whose
+  flip raises the loss (``Recipe.adversarial`` says how they enter the objective). It also
+  maximises λ·(Σ_d [H(Y_d) − H(Y_d|X)] − TC), where a small discriminator between codes and
+  per-bit shuffled codes estimates the total correlation TC.
 
 Gradients reach the encoder through the discrete bits by a multi-sample score-function
 estimator: VIMCO (the papers' choice) or RLOO, the leave-one-out REINFORCE estimator of the
@@ -35,7 +35,7 @@ from noisylink.errors import NoisylinkError
 
 Method = Literal["necst", "iabf"]
 Estimator = Literal["vimco", "rloo"]
-Adversarial = Literal["regularize", "replace"]
+Adversarial = Literal["regularize", "replace", "sampled"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Recipe:
     samples: int = 5
     estimator: Estimator = "vimco"
     info_weight: float = 0.001  # IABF's λ
-    adversarial: Adversarial = "regularize"  # IABF: ``iabf_step_loss``
+    adversarial: Adversarial = "regularize"  # IABF: regularize, replace or sampled (see
+    # ``iabf_step_loss``)
     adversarial_weight: float = 0.1  # IABF with ``regularize``: weight of the adversarial term
     patience: int = 20  # epochs without a better validation loss before stopping
     seed: int = 0
@@ -63,9 +64,9 @@ class Recipe:
             raise NoisylinkError(f"estimator must be rloo or vimco, got {self.estimator!r}")
         if not 0 < self.eps < 0.5:
             raise NoisylinkError(f"eps must be in (0, 0.5), got {self.eps}")
-        if self.adversarial not in ("regularize", "replace"):
+        if self.adversarial not in ("regularize", "replace", "sampled"):
             raise NoisylinkError(
-                f"adversarial must be regularize or replace, got {self.adversarial!r}"
+                f"adversarial must be regularize, replace or sampled, got {self.adversarial!r}"
             )
         if self.samples < 2:
             raise NoisylinkError("samples must be at least 2 (leave-one-out baselines)")
@@ -158,6 +159,31 @@ def adversarial_flips(
     return torch.where(flip, 1.0 - codes.detach(), codes.detach())
 
 
+def sampled_flip_mask(
+    model: JsccModel, code: torch.Tensor, pixels: torch.Tensor, count: int
+) -> torch.Tensor:
+    """Choose ``count`` bits of each code to flip, at random with P ∝ softmax(g²) (no gradient).
+
+    g = ∂loss/∂c is taken on the clean hard code c. The bits are drawn without replacement
+    (Gumbel top-k) among those whose flip raises the loss to first order, so the adversary
+    favours the sensitive bits without always flipping the same ones. Returns a 0/1 float mask.
+    """
+    if count <= 0:
+        return torch.zeros_like(code)
+    probe = code.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        loss = reconstruction_loss(model.decode_logits(probe), pixels).sum()
+        (gradient,) = torch.autograd.grad(loss, probe)
+    raises = torch.where(probe.detach() > 0.5, gradient < 0, gradient > 0)
+    uniform = torch.rand(gradient.shape, device=gradient.device).clamp(1e-12, 1 - 1e-12)
+    scores = torch.log_softmax(gradient**2, dim=-1) - torch.log(-torch.log(uniform))
+    scores = torch.where(raises, scores, torch.full_like(scores, -math.inf))
+    top = torch.topk(scores, min(count, scores.shape[-1]), dim=-1)
+    mask = torch.zeros_like(code)
+    mask.scatter_(-1, top.indices, torch.isfinite(top.values).to(code.dtype))
+    return mask
+
+
 def shuffle_bits(codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Permute each bit (column) independently across the batch (rows)."""
     keys = torch.rand(codes.shape, generator=generator, device=codes.device)
@@ -211,12 +237,23 @@ def iabf_step_loss(
     ``adversarial: regularize`` (default) keeps NECST's random-flip objective and adds the
     decoder's squared error on adversarially flipped codes, weighted by ``adversarial_weight``
     (gradient to the decoder only: the paper regularises the decoder adversarially and the
-    encoder with the infomax term). ``replace`` trains on adversarially flipped codes only.
+    encoder with the infomax term). The two others train on adversarial flips instead of the
+    channel's random ones: ``replace`` flips the round(ε·m) bits of largest first-order gain in
+    each sampled code; ``sampled`` draws them at random with P ∝ softmax(g²) from a clean code
+    (``sampled_flip_mask``) and folds that mask into the code distribution.
     """
     logits = model.logits(pixels)
     probability = torch.sigmoid(logits)
     flip_count = round(recipe.eps * recipe.bits)
-    if recipe.adversarial == "replace":
+    if recipe.adversarial == "sampled":
+        code = torch.bernoulli(probability.detach())
+        mask = sampled_flip_mask(model, code, pixels, flip_count)
+        flipped_probability = probability + mask * (1.0 - 2.0 * probability)
+        codes = torch.bernoulli(flipped_probability.detach().expand(recipe.samples, -1, -1))
+        log_likelihood = -reconstruction_loss(model.decode_logits(codes), pixels)
+        log_q = log_code_probability(codes, flipped_probability)
+        objective = score_function_surrogate(log_likelihood, log_q, recipe.estimator).mean()
+    elif recipe.adversarial == "replace":
         codes = torch.bernoulli(probability.detach().expand(recipe.samples, -1, -1))
         flipped = adversarial_flips(model, codes, pixels, flip_count)
         log_likelihood = -reconstruction_loss(model.decode_logits(flipped), pixels)
