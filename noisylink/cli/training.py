@@ -1,6 +1,6 @@
 """The model commands: train and evaluate the diffusion prior (``train-prior``,
-``eval-prior``) and the NECST/IABF codes (``train-jscc``, ``eval-jscc``), and write the
-built-in digits (``export-digits``)."""
+``eval-prior``), the NECST/IABF codes (``train-jscc``, ``eval-jscc``) and the hyperprior
+(``train-learned``), and write the built-in digits (``export-digits``)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,44 @@ def train_prior(
                      log=lambda line: typer.echo(line, err=True))
     except NoisylinkError as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("train-learned")
+def train_learned(
+    data: Annotated[
+        list[Path], typer.Option(help="Folder of training images (repeat for several).")
+    ],
+    lmbda: Annotated[float, typer.Option("--lambda", help="λ: weight of 255²·MSE against bpp.")],
+    out: Annotated[Path, typer.Option(help="Model folder; a run resumes from its checkpoint.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps in all.")] = 100_000,
+    crop: Annotated[int, typer.Option(help="Side of the random crops (multiple of 64).")] = 128,
+    batch: Annotated[int, typer.Option(help="Crops per optimizer step.")] = 8,
+    channels: Annotated[int, typer.Option("--N", help="Channels of the transforms.")] = 128,
+    latent: Annotated[int, typer.Option("--M", help="Channels of the latent.")] = 192,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and crops.")] = 0,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (and export) after this long.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train one rate point of the hyperprior codec (MSE + λ·rate), resumable."""
+    from noisylink.codecs.learned.training import LearnedRecipe, train_hyperprior
+    from noisylink.outdir import prepare_out_dir
+
+    try:
+        recipe = LearnedRecipe(lmbda=lmbda, N=channels, M=latent, crop=crop, batch=batch,
+                               steps=steps, lr=lr, seed=seed)
+        target = prepare_out_dir(out, "model folder (--out)")
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        step = train_hyperprior(recipe, data, target, max_minutes=max_minutes,
+                                log=lambda line: typer.echo(line, err=True))
+    except NoisylinkError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"trained to step {step}; model in {out}")
 
 
 @app.command("eval-prior")

@@ -12,5 +12,6 @@ from noisylink.codecs.base import (
 )
 from noisylink.codecs.diffusion import codecs as diffusion_codecs  # noqa: F401
 from noisylink.codecs.jscc import codecs as jscc_codecs  # noqa: F401
+from noisylink.codecs.learned import codec as learned_codecs  # noqa: F401
 
 __all__ = ["CODECS", "Codec", "Encoded", "RateKnob", "as_hwc", "codec_class", "gray_image"]

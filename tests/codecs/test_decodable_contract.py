@@ -37,6 +37,7 @@ FACTS = {
     "ddcm": (True, True, True),
     "turbo-ddcm": (True, True, True),
     "robust-turbo-ddcm": (True, True, True),
+    "hyperprior": (False, False, False),
 }
 
 

@@ -22,6 +22,7 @@ import pytest
 from diffusion_models import tiny_pixel_prior
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from learned_models import tiny_hyperprior
 
 from noisylink.codecs import CODECS, Encoded, codec_class
 from noisylink.codecs.base import SideInfo
@@ -80,6 +81,8 @@ def sample(name: str) -> tuple[Any, Encoded]:
     settings_ = dict(SMALL_SETTINGS.get(name, {}))
     if settings_:
         settings_["model"] = str(tiny_pixel_prior())
+    if name == "hyperprior":  # a tiny untrained model: the bitstream is what is fuzzed
+        settings_["model"] = str(tiny_hyperprior())
     codec = CODECS.build(CODECS.config({"name": name, **settings_}))
     return codec, codec.encode(SAMPLE_IMAGES.get(name, sample_image)())
 

@@ -3,10 +3,9 @@
 The recipe is data (``PriorRecipe``); ``train_prior`` runs it, checkpointing so a killed run
 resumes where it stopped, and exports the EMA weights in diffusers format (fp16 safetensors).
 
-The checkpoint (``WORK_DIR/checkpoint.pt``) is read by ``torch.load`` with ``weights_only=True``: it
-holds only tensors and plain data (the recipe, model/EMA/optimizer state dicts, the numpy and
-torch RNG states, the step), so a file planted in the work folder cannot run code; anything
-else in it, or a damaged file, is a one-line error naming it.
+The checkpoint (``WORK_DIR/checkpoint.pt``: the recipe, the model, EMA and optimizer state
+dicts, the RNG states and the step) is written and read by ``noisylink.training_state``: plain
+data and tensors only, checked before use.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from pydantic import Field
 from noisylink.errors import NoisylinkError
 from noisylink.images import read_image_file
 from noisylink.registry import ConfigModel
-from noisylink.safeload import load_torch_checkpoint
+from noisylink.training_state import resume_training_state, save_training_state
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -97,32 +96,6 @@ def random_crops(
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-CHECKPOINT_KEYS = ("recipe", "unet", "ema", "optimizer", "rng", "torch_rng", "step")
-
-
-def _read_checkpoint(path: Path) -> dict:
-    """A training checkpoint, loaded safely (tensors and plain data only) and its keys checked."""
-    try:
-        state = load_torch_checkpoint(path)
-    except ValueError as exc:
-        raise NoisylinkError(f"{path}: {exc}; delete it or use another --work-dir") from None
-    if not isinstance(state, dict):
-        raise NoisylinkError(f"{path}: not a noisylink training checkpoint (not a mapping)")
-    missing = [key for key in CHECKPOINT_KEYS if key not in state]
-    if missing:
-        raise NoisylinkError(
-            f"{path}: not a noisylink training checkpoint (no {', '.join(missing)})"
-        )
-    if not isinstance(state["recipe"], dict) or not isinstance(state["step"], int):
-        raise NoisylinkError(f"{path}: not a noisylink training checkpoint (odd recipe or step)")
-    return state
-
-
-def _without_steps(recipe: dict) -> dict:
-    """A recipe minus its step count: a run may be resumed to train for longer."""
-    return {key: value for key, value in recipe.items() if key != "steps"}
-
-
 def export_prior(unet: torch.nn.Module, scheduler, folder: Path) -> None:
     """Write weights (fp16 safetensors) and scheduler in the diffusers folder layout."""
     from diffusers.utils import logging as diffusers_logging
@@ -160,34 +133,17 @@ def train_prior(
     )
     optimizer = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=0.0)
     rng = np.random.default_rng(recipe.seed)
-    step = 0
-    if checkpoint.exists():
-        state = _read_checkpoint(checkpoint)
-        if _without_steps(state["recipe"]) != _without_steps(recipe.model_dump(mode="json")):
-            raise NoisylinkError(f"{checkpoint} was made with another recipe; use a new --work-dir")
-        try:
-            unet.load_state_dict(state["unet"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-        except (RuntimeError, ValueError, TypeError, KeyError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NoisylinkError(f"{checkpoint}: does not fit this model: {reason}") from None
-        step = state["step"]
+    parts = {"unet": unet, "ema": ema, "optimizer": optimizer}
+    step = resume_training_state(checkpoint, recipe.model_dump(mode="json"), parts, rng,
+                                 "use another --work-dir")
+    if step:
         log(f"resumed at step {step}")
     images = load_training_images(data, recipe.crop)
     log(f"{len(images)} training images, {sum(p.numel() for p in unet.parameters())} parameters")
     alphas = scheduler.alphas_cumprod
 
     def save() -> None:
-        state = dict(
-            recipe=recipe.model_dump(mode="json"), unet=unet.state_dict(), ema=ema.state_dict(),
-            optimizer=optimizer.state_dict(), rng=rng.bit_generator.state,
-            torch_rng=torch.get_rng_state(), step=step,
-        )
-        torch.save(state, work_dir / "checkpoint.tmp")
-        (work_dir / "checkpoint.tmp").replace(checkpoint)
+        save_training_state(checkpoint, recipe.model_dump(mode="json"), parts, rng, step)
         export_prior(ema, scheduler, export_to)
         (export_to / "recipe.json").write_text(
             json.dumps({**recipe.model_dump(mode="json"), "steps_done": step}, indent=2) + "\n"

@@ -1,0 +1,1 @@
+"""Learned transform codecs with real entropy coding (the mean-scale hyperprior)."""
