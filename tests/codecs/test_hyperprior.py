@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from noisylink.codecs import CODECS
+from noisylink.codecs import CODECS, codec_class
 from noisylink.codecs.learned.codec import (
     HEADER,
     HyperpriorSideInfo,
@@ -153,6 +153,9 @@ def test_config_names_missing_models_in_one_line(tmp_path: Path) -> None:
                         "channel": {"name": "bsc", "ber": 0.0}}, "test")
     assert "\n" not in str(info.value)
     folder = models_folder(tmp_path / "models", (1, 2))
+    codec = codec_class("hyperprior")
+    config = CODECS.config({"name": "hyperprior", "model": str(folder), "quality": 2})
+    assert codec.rate_range(codec.rate_knobs[0], config) == (1, 2)
     with pytest.raises(NoisylinkError, match="no quality 3 model: choose one of 1, 2"):
         parse_scenario({"name": "x", "codec": {"name": "hyperprior", "model": str(folder),
                                                "quality": 3},
