@@ -1,4 +1,4 @@
-"""Speed of the learned entropy-coded codec (``hyperprior``), measured side by side in one run.
+"""Speed of the entropy-coded codecs (``hyperprior``, ``diffc``), measured side by side in one run.
 
 For 128x128 and 256x256 RGB pictures, prints encode and decode pictures per second of one
 model (random weights of the default shape unless ``--model`` names a folder of ``quality-K``
@@ -6,10 +6,18 @@ models: speed does not depend much on training), and the share of each spent in 
 coding: ``coding.encode_latents``/``decode_latents``, i.e. the hyper-transforms that predict
 the scales, the tables and constriction's ANS coder, against g_a/g_s and the rest.
 
-Every figure is the median of ``--repeats`` runs after one warm-up, on ``--threads`` CPU threads.
-The ``ratio`` of a line is entropy coding's share of that operation's time.
+For DiffC on the bundled prior (a 128x128 McMaster-like test picture, ``--diffc-steps``
+transitions, ``--diffc-stop`` coded, ``chunk_bits`` 10), prints the encode time per coded step
+over its irreducible cost: one model evaluation plus generating and scoring 2^chunk_bits
+candidates for each chunk of that step (one ``torch.randn`` and one matrix product per chunk,
+nothing else), target at most 1.3.
+
+Every hyperprior figure is the median of ``--repeats`` runs after one warm-up, on ``--threads``
+CPU threads. The ``ratio`` of a hyperprior line is entropy coding's share of that operation's
+time.
 
 Run: python benchmarks/learned_speed.py [--model FOLDER --quality 1] [--repeats 5] [--threads 1]
+     [--diffc-steps 50 --diffc-stop 20] [--skip-diffc]
 """
 
 from __future__ import annotations
@@ -40,6 +48,9 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--diffc-steps", type=int, default=50)
+    parser.add_argument("--diffc-stop", type=int, default=20)
+    parser.add_argument("--skip-diffc", action="store_true")
     args = parser.parse_args()
 
     import torch
@@ -80,6 +91,52 @@ def main() -> None:
         print(f"{side}x{side} decode: {1 / decode_s:.2f} pictures/s, entropy coding "
               f"{entropy_decode_s * 1000:.1f} of {decode_s * 1000:.1f} ms, "
               f"ratio {entropy_decode_s / decode_s:.2f}")
+
+    if not args.skip_diffc:
+        diffc_speed(args.diffc_steps, args.diffc_stop)
+
+
+def diffc_speed(steps: int, stop: int) -> None:
+    """Encode time per coded step against model evaluation + candidates, one run."""
+    import torch
+
+    from noisylink.codecs import CODECS
+    from noisylink.codecs.diffusion import pfr
+    from noisylink.codecs.diffusion.diffc import STOP_FIELD, SymbolReader
+    from noisylink.codecs.diffusion.sampler import predict_x0
+
+    codec = CODECS.build(CODECS.config({"name": "diffc", "steps": steps, "stop": stop,
+                                        "chunk_bits": 10}))
+    y, x = np.mgrid[0:128, 0:128]
+    image = np.stack([x * 2, y * 2, (x + y) % 256], axis=-1).astype(np.uint8)
+    codec.encode(image[:64, :64])  # warm-up (model load)
+    started = time.perf_counter()
+    encoded = codec.encode(image)
+    encode_s = time.perf_counter() - started
+    (coded,) = STOP_FIELD.unpack_from(encoded.payload)
+    reader = SymbolReader(np.frombuffer(encoded.payload[2:] + b"\0" * (-(len(encoded.payload)
+                                         - 2) % 4), dtype="<u4").astype(np.uint32))
+    backbone = codec.backbone
+    shape = backbone.sample_shape(128, 128)
+    dims = int(np.prod(shape))
+    x_t = torch.randn(1, *shape)
+    model_s = median_seconds(lambda: predict_x0(backbone, x_t, 500), 3)
+    candidates_s = 0.0
+    for step in range(coded):
+        plan = pfr.plan_chunks(reader.kl_code(), dims, 10, 0, step)
+        reader.indices(pfr.zipf_probabilities(plan.candidates, plan.kl_nats), len(plan.dims))
+        started = time.perf_counter()
+        for chunk_dims in plan.dims:
+            generator = torch.Generator().manual_seed(step)
+            block = torch.randn((plan.candidates, chunk_dims), generator=generator)
+            block @ torch.ones(chunk_dims)
+        candidates_s += time.perf_counter() - started
+    irreducible_s = coded * model_s + candidates_s
+    print(f"diffc 128x128, {coded} coded steps of {steps}, chunk_bits 10: encode "
+          f"{encode_s:.1f} s ({encode_s / coded:.2f} s per coded step, "
+          f"{encoded.n_bits / 128**2:.3f} bpp); irreducible {irreducible_s / coded:.2f} s per "
+          f"step (model {model_s:.2f} s + candidates {candidates_s / coded:.2f} s), ratio "
+          f"{encode_s / irreducible_s:.2f}")
 
 
 if __name__ == "__main__":

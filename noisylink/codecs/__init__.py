@@ -11,6 +11,7 @@ from noisylink.codecs.base import (
     gray_image,
 )
 from noisylink.codecs.diffusion import codecs as diffusion_codecs  # noqa: F401
+from noisylink.codecs.diffusion import diffc as diffc_codec  # noqa: F401
 from noisylink.codecs.jscc import codecs as jscc_codecs  # noqa: F401
 from noisylink.codecs.learned import codec as learned_codecs  # noqa: F401
 

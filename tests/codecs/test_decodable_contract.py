@@ -38,6 +38,7 @@ FACTS = {
     "turbo-ddcm": (True, True, True),
     "robust-turbo-ddcm": (True, True, True),
     "hyperprior": (False, False, False),
+    "diffc": (True, False, True),
 }
 
 

@@ -52,6 +52,7 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "ddcm": {"K": 100, "T": 3},
     "turbo-ddcm": {"K": 100, "M": 5, "T": 2},
     "robust-turbo-ddcm": {"K": 100, "M": 5, "T": 2},
+    "diffc": {"steps": 4, "stop": 3, "chunk_bits": 6},
 }
 
 
