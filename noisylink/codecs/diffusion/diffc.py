@@ -284,11 +284,13 @@ class _Trajectory:
 
     def _mean_and_sigma(self, step: int, x0: torch.Tensor, eps: torch.Tensor
                         ) -> tuple[torch.Tensor, float]:
+        import torch
+
         from noisylink.codecs.diffusion.sampler import reverse_step
 
         alpha, alpha_next = self._alphas(step)
         variance = (1 - alpha_next) / (1 - alpha) * (1 - alpha / alpha_next)
-        mean = reverse_step(x0, eps, alpha, alpha_next, torch_zeros_like(x0))
+        mean = reverse_step(x0, eps, alpha, alpha_next, torch.zeros_like(x0))
         return mean, math.sqrt(variance)
 
     def step_symbols(self, step: int, target: torch.Tensor) -> _Step:
@@ -354,9 +356,3 @@ class _Trajectory:
             self.x = reverse_step(x0_hat, eps_hat, alpha, alpha_next, None)
         x0_hat, _ = self._predict(len(self.timesteps) - 1)
         return x0_hat
-
-
-def torch_zeros_like(tensor: torch.Tensor) -> torch.Tensor:
-    import torch
-
-    return torch.zeros_like(tensor)
