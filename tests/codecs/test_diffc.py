@@ -5,6 +5,7 @@ any bits decode."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,21 @@ def test_settings_need_exactly_one_rate_and_side_info_reads_back() -> None:
                            "test")
     info = DiffcSideInfo(16, 16, 3, "bundled", 50, 10, 0)
     assert DiffcSideInfo.from_json(info.to_json()) == info
+
+
+def test_diffc_through_a_bsc_link(tmp_path: Path) -> None:
+    from noisylink.link.runner import run_scenario
+    from noisylink.results.file import read_rows
+    from noisylink.scenarios import parse_scenario
+
+    scenario = parse_scenario({
+        "name": "dc", "seed": 1, "images": {"source": "samples", "limit": 1, "size": 16},
+        "codec": {"name": "diffc", "model": str(tiny_pixel_prior()), "steps": 4, "stop": 3,
+                  "chunk_bits": 6},
+        "channel": {"name": "bsc", "ber": [0.0, 0.05]}, "trials": 2,
+    }, "test")
+    rows = read_rows(run_scenario(scenario, tmp_path / "out").results_path)
+    assert len(rows) == 4
+    assert all(row["decoded"] == "true" for row in rows)
+    clean = [row["psnr"] for row in rows if row["channel_value"] == "0.0"]
+    assert len(set(clean)) == 1
