@@ -244,8 +244,9 @@ class SymbolReader:
     def __init__(self, words: np.ndarray):
         import constriction
 
-        words = np.trim_zeros(np.ascontiguousarray(words, dtype=np.uint32), "b")
-        self.coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words))
+        from noisylink.codecs.ans import ans_decoder
+
+        self.coder = ans_decoder(words)
         self.uniform = constriction.stream.model.Uniform(256)
 
     def kl_code(self) -> int:

@@ -13,7 +13,7 @@ whatever batch the transforms use.
 constriction's ANS decoder accepts any words: corrupted, truncated or random streams decode to
 some symbols in range (measured: 300 fuzzed streams, never an error), which is what a
 desynchronised decoder should do. Its one refusal, a stream ending in a zero word (which an
-encoder never writes), is avoided by dropping trailing zero words (``_ans_decoder``).
+encoder never writes), is avoided by dropping trailing zero words (``noisylink.codecs.ans``).
 CompressAI's rANS decoder was measured reading past its buffer on such input (a segfault on
 100 KB of 0xFF bytes, run-to-run different values from 1–3 byte streams), so it is not used.
 """
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from noisylink.codecs.ans import ans_decoder
 from noisylink.codecs.learned.model import HyperpriorModel, scale_table
 
 Z_RADIUS = 32
@@ -44,15 +45,6 @@ def _coding_scales(scales: torch.Tensor) -> NDArray[np.float64]:
     table = scale_table()
     index = torch.bucketize(scales.detach().to(torch.float64).flatten(), table)
     return table[index.clamp(max=len(table) - 1)].numpy()
-
-
-def _ans_decoder(words: Words):  # -> constriction.stream.stack.AnsCoder
-    """An ANS decoder for any words: trailing zero words (never written by an encoder, and
-    refused by constriction) are dropped first."""
-    import constriction
-
-    words = np.trim_zeros(np.ascontiguousarray(words, dtype=np.uint32), "b")
-    return constriction.stream.stack.AnsCoder(np.ascontiguousarray(words))
 
 
 @torch.no_grad()
@@ -95,10 +87,10 @@ def decode_latents(
     height, width = latent_hw
     z_shape = (model.shape.N, height // 4, width // 4)
     z_model = constriction.stream.model.Categorical(perfect=False)
-    z_symbols = _ans_decoder(z_words).decode(z_model, _z_probabilities(model, z_shape))
+    z_symbols = ans_decoder(z_words).decode(z_model, _z_probabilities(model, z_shape))
     z_hat = torch.from_numpy(z_symbols.astype(np.float32)).reshape(z_shape) - Z_RADIUS
     means, scales = _means_scales(model, z_hat)
     stds = _coding_scales(scales)
     y_model = constriction.stream.model.QuantizedGaussian(-Y_RADIUS, Y_RADIUS)
-    y_symbols = _ans_decoder(y_words).decode(y_model, np.zeros_like(stds), stds)
+    y_symbols = ans_decoder(y_words).decode(y_model, np.zeros_like(stds), stds)
     return torch.from_numpy(y_symbols.astype(np.float32)).reshape(means.shape) + means
