@@ -61,6 +61,12 @@ def train_learned(
     channels: Annotated[int, typer.Option("--N", help="Channels of the transforms.")] = 128,
     latent: Annotated[int, typer.Option("--M", help="Channels of the latent.")] = 192,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
+    lr_drop_at: Annotated[
+        float, typer.Option(help="Fraction of the steps after which the rate drops tenfold.")
+    ] = 1.0,
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this trained model folder (same N, M).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and crops.")] = 0,
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop (and export) after this long.")
@@ -73,7 +79,8 @@ def train_learned(
 
     try:
         recipe = LearnedRecipe(lmbda=lmbda, N=channels, M=latent, crop=crop, batch=batch,
-                               steps=steps, lr=lr, seed=seed)
+                               steps=steps, lr=lr, lr_drop_at=lr_drop_at,
+                               init=None if init is None else str(init), seed=seed)
         target = prepare_out_dir(out, "model folder (--out)")
         if threads is not None:
             import torch

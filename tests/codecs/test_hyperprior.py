@@ -218,3 +218,26 @@ def test_hyperprior_through_a_bsc_link(tmp_path: Path) -> None:
     clean = [row for row in rows if row["channel_value"] == "0.0"]
     assert all(row["decoded"] == "true" for row in clean)
     assert len({row["psnr"] for row in clean}) == 1  # the same picture every trial
+
+
+@pytest.mark.slow
+def test_training_can_start_from_another_rate_point_and_drops_its_rate(tmp_path: Path) -> None:
+    data = synthetic_images(tmp_path / "images")
+    first = LearnedRecipe(lmbda=0.01, N=16, M=24, crop=64, batch=2, steps=2, lr=1e-3)
+    train_hyperprior(first, [data], tmp_path / "quality-1", log=lambda _: None)
+    load_model.cache_clear()
+    start = load_model(tmp_path / "quality-1").state_dict()
+    second = first.model_copy(update={"lmbda": 0.02, "steps": 4, "lr": 1e-9, "lr_drop_at": 0.5,
+                                      "init": str(tmp_path / "quality-1")})
+    train_hyperprior(second, [data], tmp_path / "quality-2", log=lambda _: None)
+    load_model.cache_clear()
+    tuned = load_model(tmp_path / "quality-2").state_dict()
+    assert all(torch.allclose(tuned[name], value, atol=1e-3) for name, value in start.items())
+    state = torch.load(tmp_path / "quality-2" / "checkpoint.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-10)
+    wider = second.model_copy(update={"N": 24})
+    with pytest.raises(NoisylinkError, match=r"init: .*quality-1 has shape"):
+        train_hyperprior(wider, [data], tmp_path / "quality-3", log=lambda _: None)
+    with pytest.raises(NoisylinkError, match=r"init: .*no such file"):
+        train_hyperprior(second.model_copy(update={"init": str(tmp_path / "nothing")}), [data],
+                         tmp_path / "quality-4", log=lambda _: None)

@@ -37,6 +37,10 @@ class LearnedRecipe(ConfigModel):
     batch: int = Field(8, ge=1)
     steps: int = Field(100_000, ge=1, description="optimizer steps in all")
     lr: float = Field(1e-4, gt=0)
+    lr_drop_at: float = Field(1.0, gt=0, le=1,
+                              description="fraction of the steps after which lr is divided by 10")
+    init: str | None = Field(None, description="model folder whose weights the run starts from "
+                                               "(e.g. another rate point); fresh weights if None")
     seed: int = 0
 
 
@@ -63,6 +67,21 @@ def export_model(model: HyperpriorModel, folder: Path, facts: dict) -> None:
         json.dumps({"shape": model.shape.to_json(), **facts}, indent=2) + "\n")
 
 
+def start_from(model: HyperpriorModel, folder: Path) -> None:
+    """Copy the weights of the trained model in ``folder`` (same N and M) into ``model``."""
+    from noisylink.codecs.learned.weights import load_model
+    from noisylink.errors import LinkError
+
+    try:
+        trained = load_model(folder)
+    except LinkError as exc:
+        raise NoisylinkError(f"init: {exc}") from None
+    if trained.shape != model.shape:
+        raise NoisylinkError(f"init: {folder} has shape {trained.shape.to_json()}, the recipe "
+                             f"asks for {model.shape.to_json()}")
+    model.load_state_dict(trained.state_dict())
+
+
 def train_hyperprior(
     recipe: LearnedRecipe,
     data: Sequence[Path],
@@ -77,6 +96,8 @@ def train_hyperprior(
         raise NoisylinkError(f"crop must be a multiple of 64, got {recipe.crop}")
     torch.manual_seed(recipe.seed)
     model = HyperpriorModel(HyperpriorShape(N=recipe.N, M=recipe.M))
+    if recipe.init is not None:
+        start_from(model, Path(recipe.init))
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     rng = np.random.default_rng(recipe.seed)
     checkpoint = out / "checkpoint.pt"
@@ -99,6 +120,9 @@ def train_hyperprior(
     running: dict[str, float] = {}
     model.train()
     while step < recipe.steps:
+        lr = recipe.lr if step < recipe.lr_drop_at * recipe.steps else recipe.lr / 10
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         x = random_crops(images, recipe.batch, recipe.crop, rng).add(1.0).div(2.0)
         loss, bpp, mse = rate_distortion(model, x, recipe.lmbda)
         optimizer.zero_grad(set_to_none=True)
