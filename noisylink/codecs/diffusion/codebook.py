@@ -11,9 +11,10 @@ holds 128 MiB of atoms or one chunk, whichever is more, at any ``K`` (at 512 x 5
 126 MB, not the 1.6 GB of the 512-atom blocks before, and less than the model's own activations
 there). Inner products are matrix-matrix products of at least 2 x 2 (a single residual or atom
 is padded with a copy): MKL's matrix-vector kernel sums in an order that depends on the number
-of atoms and threads, its matrix-matrix kernel gave the same bits for every block size, batch
-size and thread count tried (see ``inner_products``), so a stream's atoms do not depend on the
-block size or on the images encoded with it.
+of atoms and threads, by far more than its matrix-matrix kernel, whose results for a pair stay
+within a few float32 ulps whatever the block or batch (bit for bit on this project's
+development machines, not on every CPU). So the atoms a search chooses do not depend on the
+block size or on the images encoded with it, but on a near-tie (tested; payloads pinned).
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def inner_products(rows: torch.Tensor, block: torch.Tensor, batch: int) -> torch
     Always a matrix-matrix product of at least 2 x 2: with one residual MKL runs a
     matrix-vector kernel whose summation order changes with the number of atoms (split across
     threads over D below about 200 atoms on 2 threads, over the atoms above), so the search
-    would depend on the block size; the matrix-matrix kernel gives every (residual, atom)
-    pair the same bits whatever the block, batch or thread count (1 and 2 threads tried).
+    would depend on the block size. The matrix-matrix kernel gave every (residual, atom) pair
+    the same bits whatever the block, batch or thread count on the development machines, and
+    differed by a few ulps on another CPU: choices differ only on a near-tie.
     """
     return (rows @ at_least_two_rows(block).T)[:batch, : block.shape[0]]
 
