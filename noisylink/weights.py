@@ -58,6 +58,29 @@ def _jscc(method: Literal["necst", "iabf"], eps: float, epochs: int) -> BundledW
     )
 
 
+def _hyperprior(quality: int, lmbda: float, steps: int, lr: float, minutes: int,
+                steps_done: int, init: int | None = None) -> BundledWeights:
+    """Rate point ``quality`` of the hyperprior codec, as docs/codecs.md and measured.md say."""
+    name = f"hyperprior-q{quality}"
+    start = (f"--init noisylink/codecs/learned/weights/hyperprior-q{init} " if init else "")
+    return BundledWeights(
+        folder=PACKAGE / "codecs" / "learned" / "weights" / name,
+        format="safetensors",
+        made_by=(
+            "noisylink train-learned --data ../shared/data/bsds500/train "
+            f"--data ../shared/data/bsds500/val --lambda {lmbda:g} --steps {steps} --crop 128 "
+            f"--batch 8 --N 64 --M 96 --lr {lr:g} --lr-drop-at 0.8 {start}--seed 0 "
+            f"--max-minutes {minutes} --threads 1 --out noisylink/codecs/learned/weights/{name}"
+        ),
+        description=(
+            f"the hyperprior codec's rate point {quality}: mean-scale hyperprior (N = 64, M = 96) "
+            f"trained at λ = {lmbda:g} on 128² crops of the BSDS500 train and val images"
+            + (f", starting from rate point {init}" if init else "")
+            + f"; {steps_done} of {steps} steps in the {minutes}-minute budget (fp16)"
+        ),
+    )
+
+
 BUNDLED: dict[str, BundledWeights] = {
     "bsds-ddpm": BundledWeights(
         folder=PACKAGE / "codecs" / "diffusion" / "weights" / "bsds-ddpm",
@@ -80,6 +103,12 @@ BUNDLED: dict[str, BundledWeights] = {
             ("iabf", 0.1, 55), ("iabf", 0.2, 55), ("iabf", 0.3, 55), ("iabf", 0.4, 55),
         )
     },
+    # Rate points 2 and 3 trained from scratch (44 minutes, then resumed for 5 and 7);
+    # 1 and 4 start from them at a lower learning rate (docs/measured.md, the BD-rate section).
+    "hyperprior-q1": _hyperprior(1, 0.0018, 1800, 1e-4, 17, 1556, init=2),
+    "hyperprior-q2": _hyperprior(2, 0.0035, 5000, 5e-4, 49, 4641),
+    "hyperprior-q3": _hyperprior(3, 0.0067, 5000, 5e-4, 51, 4604),
+    "hyperprior-q4": _hyperprior(4, 0.01, 1800, 1e-4, 17, 1536, init=3),
 }
 """Every model in the package, by name (a test checks that each weights folder is here)."""
 

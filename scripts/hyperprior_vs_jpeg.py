@@ -5,7 +5,7 @@
 
 Each picture is shaped as the ``seed-figure`` study shapes it (shorter side resized to
 ``--size``, then center-cropped to a square, RGB). Each hyperprior ``quality-K`` folder of
-``--models`` and JPEG at qualities 5..95 encode every picture through the codecs' own
+``--models`` and JPEG at qualities 1..95 encode every picture through the codecs' own
 ``encode``/``decode`` (the payload the link would send, headers included). Printed: per rate
 point the mean bpp and mean PSNR, JPEG's PSNR at that bpp (its curve interpolated in
 log-bpp) and the gap, then the BD-rate of the hyperprior against JPEG
@@ -28,7 +28,7 @@ from noisylink.results.bdrate import bd_rate, psnr_gap
 from noisylink.scenarios.schema import ImagesSpec
 
 MCMASTER = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval" / "mcmaster"
-JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+JPEG_QUALITIES = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 def curve_point(config: dict, pictures: list[np.ndarray]) -> tuple[float, float]:

@@ -5,6 +5,7 @@ recipe recorded beside the weights, and ``bundled`` resolves through it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import tomllib
@@ -17,6 +18,8 @@ from typer.main import get_command
 from noisylink.cli import app
 from noisylink.codecs.diffusion.backbone import BUNDLED_PRIOR, load_backbone
 from noisylink.codecs.jscc.weights import BUNDLED_EPS, METHODS, load_model, model_dir
+from noisylink.codecs.learned.weights import BUNDLED_PREFIX, available_qualities, quality_dir
+from noisylink.codecs.learned.weights import load_model as load_hyperprior
 from noisylink.errors import NoisylinkError
 from noisylink.weights import BUNDLED, PACKAGE, bundled_weights
 
@@ -36,7 +39,7 @@ def model_folders() -> set[Path]:
 
 def test_every_weights_folder_in_the_package_is_an_entry() -> None:
     assert model_folders() == {entry.folder for entry in BUNDLED.values()}
-    assert len(BUNDLED) == 9
+    assert len(BUNDLED) == 13
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -50,7 +53,10 @@ def test_every_entry_exists_and_loads(name: str) -> None:
     else:
         assert entry.format == "safetensors"
         assert (entry.folder / "model.safetensors").is_file()
-        assert load_model(entry.folder).shape.bits == 100
+        if name.startswith(BUNDLED_PREFIX):
+            assert load_hyperprior(entry.folder).shape.M > 0
+        else:
+            assert load_model(entry.folder).shape.bits == 100
     assert entry.description and "\n" not in entry.description
 
 
@@ -65,9 +71,13 @@ def recorded_recipe(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_every_entry_says_the_command_that_made_it_as_recorded(name: str) -> None:
     words = shlex.split(bundled_weights(name).made_by)
-    assert words[:2] == ["noisylink", "train-jscc" if "eps" in name else "train-prior"]
+    trainer = ("train-jscc" if "eps" in name
+               else "train-learned" if name.startswith(BUNDLED_PREFIX) else "train-prior")
+    assert words[:2] == ["noisylink", trainer]
     command = get_command(app).commands[words[1]]  # type: ignore[attr-defined]
-    options = command.make_context(words[1], words[2:]).params  # parses as the CLI would
+    parsed = command.make_context(words[1], words[2:]).params  # parses as the CLI would
+    options = {key: str(value) if isinstance(value, Path) else value
+               for key, value in parsed.items()}
     recipe = recorded_recipe(name)
     shared = sorted(set(options) & set(recipe))
     assert len(shared) >= 3
@@ -98,6 +108,11 @@ def test_bundled_resolves_through_the_registry() -> None:
         for eps in BUNDLED_EPS:
             entry = bundled_weights(f"{method}-eps{eps:g}")
             assert model_dir("bundled", method, eps) == entry.folder
+    qualities = available_qualities("bundled")
+    assert qualities == list(range(1, len(qualities) + 1)) and len(qualities) >= 4
+    for quality in qualities:
+        entry = bundled_weights(f"{BUNDLED_PREFIX}{quality}")
+        assert quality_dir("bundled", quality) == entry.folder
     prior = bundled_weights(BUNDLED_PRIOR)
     assert prior.format == "diffusers"
     bundled = load_backbone("bundled", "cpu")
@@ -127,3 +142,38 @@ def test_the_docs_table_of_bundled_weights_is_the_registry() -> None:
         for name, entry in BUNDLED.items()
     ]
     assert rows == expected
+
+
+def test_the_bundled_hyperprior_rate_points_rise_in_bits_and_quality() -> None:
+    from noisylink.codecs import CODECS
+    from noisylink.images import load_images
+    from noisylink.metrics import psnr
+    from noisylink.scenarios.schema import ImagesSpec
+
+    pictures = [image.pixels for image in load_images(
+        ImagesSpec(source="samples", resize=64, size=64, limit=3, color="rgb"))]
+    points = []
+    for quality in available_qualities("bundled"):
+        codec = CODECS.build(CODECS.config({"name": "hyperprior", "quality": quality}))
+        encoded = [codec.encode(picture) for picture in pictures]
+        decoded = [codec.decode(e.payload, e.n_bits, e.side_info) for e in encoded]
+        points.append((sum(e.n_bits for e in encoded),
+                       sum(psnr(p, d) for p, d in zip(pictures, decoded, strict=True))))
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(points))
+
+
+def test_bundled_hyperprior_and_diffc_run_through_a_link_without_any_data_folder(
+        tmp_path: Path) -> None:
+    from noisylink.link.runner import run_scenario
+    from noisylink.results.file import read_rows
+    from noisylink.scenarios import parse_scenario
+
+    scenario = parse_scenario({
+        "name": "learned", "seed": 2, "images": {"source": "samples", "limit": 1, "size": 32},
+        "codec": [{"name": "hyperprior", "quality": 1},
+                  {"name": "diffc", "steps": 6, "stop": 2, "chunk_bits": 6}],
+        "channel": {"name": "bsc", "ber": [0.0, 1e-2]}, "trials": 1,
+    }, "test")
+    rows = read_rows(run_scenario(scenario, tmp_path / "out").results_path)
+    assert sorted(row["codec"] for row in rows) == ["diffc", "diffc", "hyperprior", "hyperprior"]
+    assert all(float(row["psnr"]) > 8 for row in rows if row["channel_value"] == "0.0")

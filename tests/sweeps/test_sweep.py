@@ -207,8 +207,9 @@ def test_study_paths_are_relative_to_the_study_and_builtins_resolve(tmp_path: Pa
                                        scale={"images": 1})))
     assert [s.name for s in study.scenarios] == ["small", "quickstart"]
     assert all(s.images.limit == 1 for s in study.scenarios)
-    assert {"ecc-tradeoff", "bitflip-robustness"} <= set(builtin_study_names())
-    for name in ("ecc-tradeoff", "bitflip-robustness"):
+    names = ("ecc-tradeoff", "bitflip-robustness", "resilience", "seed-figure", "seed-figure-ecc")
+    assert set(names) <= set(builtin_study_names())
+    for name in names:
         assert load_study(name).scenarios
     one = load_study("quickstart", Scale(trials=3, size=32))
     assert one.scenarios[0].trials == 3 and one.scenarios[0].images.size == 32

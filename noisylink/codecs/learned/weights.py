@@ -1,4 +1,5 @@
-"""Hyperprior models on disk: one folder per rate point, ``quality-K`` (1 = lowest rate).
+"""Hyperprior models on disk: one folder per rate point, ``quality-K`` (1 = lowest rate), or
+the bundled ones, ``hyperprior-qK`` entries of ``noisylink.weights``.
 
 A model folder holds ``model.safetensors`` (fp16 or fp32) and ``config.json``
 (``{"shape": {"N": .., "M": ..}, "lambda": .., ...}``). The shape is checked before anything is
@@ -18,27 +19,39 @@ from noisylink.errors import LinkError
 if TYPE_CHECKING:
     from noisylink.codecs.learned.model import HyperpriorModel
 
-BUNDLED_ROOT = Path(__file__).resolve().parent / "weights" / "hyperprior"
+BUNDLED_PREFIX = "hyperprior-q"
+"""The bundled rate points are the ``noisylink.weights`` entries ``hyperprior-q1``, ``-q2``, ..."""
 
 
-def models_root(model: str) -> Path:
-    """The folder holding the ``quality-K`` folders: the bundled ones or ``model``'s."""
-    return BUNDLED_ROOT if model == "bundled" else Path(model)
+def _quality_folders(model: str) -> dict[int, Path]:
+    """Every rate point ``model`` names, by quality: the bundled entries or ``quality-K``."""
+    if model == "bundled":
+        from noisylink.weights import BUNDLED
+
+        return {int(name.removeprefix(BUNDLED_PREFIX)): entry.folder
+                for name, entry in BUNDLED.items() if name.startswith(BUNDLED_PREFIX)}
+    root = Path(model)
+    found = {}
+    for folder in root.glob("quality-*") if root.is_dir() else []:
+        suffix = folder.name.removeprefix("quality-")
+        if suffix.isdigit():
+            found[int(suffix)] = folder
+    return found
 
 
 def quality_dir(model: str, quality: int) -> Path:
-    return models_root(model) / f"quality-{quality}"
+    """The folder of rate point ``quality`` of ``model`` ('bundled' or a models folder)."""
+    if model == "bundled":
+        from noisylink.weights import bundled_weights
+
+        return bundled_weights(f"{BUNDLED_PREFIX}{quality}").folder
+    return Path(model) / f"quality-{quality}"
 
 
 def available_qualities(model: str) -> list[int]:
-    """The rate points a models folder holds, lowest first."""
-    root = models_root(model)
-    found = []
-    for folder in root.glob("quality-*") if root.is_dir() else []:
-        suffix = folder.name.removeprefix("quality-")
-        if suffix.isdigit() and (folder / "config.json").is_file():
-            found.append(int(suffix))
-    return sorted(found)
+    """The rate points a models folder (or the package) holds, lowest first."""
+    return sorted(quality for quality, folder in _quality_folders(model).items()
+                  if (folder / "config.json").is_file())
 
 
 def read_description(folder: Path) -> dict[str, Any]:
