@@ -61,16 +61,17 @@ def _jscc(method: Literal["necst", "iabf"], eps: float, epochs: int) -> BundledW
 def _hyperprior(quality: int, lmbda: float, steps: int, lr: float, minutes: int,
                 steps_done: int, init: int | None = None) -> BundledWeights:
     """Rate point ``quality`` of the hyperprior codec, as docs/codecs.md and measured.md say."""
+    weights = "noisylink/codecs/learned/weights"  # relative to the repository, as run there
     name = f"hyperprior-q{quality}"
-    start = (f"--init noisylink/codecs/learned/weights/hyperprior-q{init} " if init else "")
+    start = f"--init {weights}/hyperprior-q{init} " if init else ""
     return BundledWeights(
-        folder=PACKAGE / "codecs" / "learned" / "weights" / name,
+        folder=PACKAGE.parent / weights / name,
         format="safetensors",
         made_by=(
             "noisylink train-learned --data ../shared/data/bsds500/train "
             f"--data ../shared/data/bsds500/val --lambda {lmbda:g} --steps {steps} --crop 128 "
             f"--batch 8 --N 64 --M 96 --lr {lr:g} --lr-drop-at 0.8 {start}--seed 0 "
-            f"--max-minutes {minutes} --threads 1 --out noisylink/codecs/learned/weights/{name}"
+            f"--max-minutes {minutes} --threads 1 --out {weights}/{name}"
         ),
         description=(
             f"the hyperprior codec's rate point {quality}: mean-scale hyperprior (N = 64, M = 96) "
