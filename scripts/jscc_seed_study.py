@@ -12,6 +12,7 @@ seed, Welch's t-test of the two means, and the paper's gap beside ours.
 Run: python scripts/jscc_seed_study.py train --root runs/jscc-seeds --estimator vimco
          [--epochs 20] [--seeds 0,1,2] [--eps 0.1,0.2,0.3,0.4] [--workers 2]
      python scripts/jscc_seed_study.py report --root runs/jscc-seeds [--json out.json]
+     python scripts/jscc_seed_study.py codes --root noisylink/codecs/jscc/weights
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from noisylink.codecs.jscc.evaluation import PAPER_L2
 from noisylink.codecs.jscc.weights import METHODS, model_dir
+from noisylink.errors import NoisylinkError
 
 MNIST = Path("../shared/data/mnist/mnist.npz")
 
@@ -126,9 +128,35 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def codes(args: argparse.Namespace) -> int:
+    import torch
+
+    from noisylink.codecs.jscc.model import sample_bsc
+    from noisylink.codecs.jscc.training import binary_entropy, load_mnist
+    from noisylink.codecs.jscc.weights import load_model
+
+    pixels = torch.from_numpy(load_mnist(args.data).test)
+    print("method,eps,h_y_given_x_nats,sum_h_yd_nats,l2_sampled,l2_likelier")
+    for eps in args.eps:
+        for method in METHODS:
+            model = load_model(model_dir(Path(args.root), method, eps))
+            generator = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                probability = torch.sigmoid(model.logits(pixels))
+                l2 = {}
+                for name, bits in (("sampled", torch.bernoulli(probability, generator=generator)),
+                                   ("likelier", (probability > 0.5).float())):
+                    received = sample_bsc(bits, eps, generator)
+                    l2[name] = float(((model.decode(received) - pixels) ** 2).sum(-1).mean())
+            print(f"{method},{eps},{float(binary_entropy(probability).sum(-1).mean()):.2f},"
+                  f"{float(binary_entropy(probability.mean(0)).sum()):.2f},"
+                  f"{l2['sampled']:.3f},{l2['likelier']:.3f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["train", "report"])
+    parser.add_argument("action", choices=["train", "report", "codes"])
     parser.add_argument("--root", required=True)
     parser.add_argument("--data", type=Path, default=MNIST)
     parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")],
@@ -143,7 +171,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json")
     args = parser.parse_args()
-    return train(args) if args.action == "train" else report(args)
+    actions = {"train": train, "report": report, "codes": codes}
+    try:
+        return actions[args.action](args)
+    except NoisylinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ def train_jscc(
                                "(top-gain flips only) or 'sampled' (flips drawn ∝ softmax(g²)).")
     ] = "regularize",
     adversarial_weight: Annotated[
-        float, typer.Option(help="IABF with regularize: weight of the adversarial term.")
+        float, typer.Option(help="IABF with regularize: weight of the adversarial term "
+                               "(0: the infomax term alone).")
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and sampling.")] = 0,
     max_minutes: Annotated[

@@ -244,6 +244,25 @@ def test_recipe_rejects_bad_settings() -> None:
         Recipe(method="vae", eps=0.1)  # type: ignore[arg-type]
     with pytest.raises(NoisylinkError, match="eps"):
         Recipe(method="necst", eps=0.5)
+    with pytest.raises(NoisylinkError, match="adversarial_weight"):
+        Recipe(method="iabf", eps=0.1, adversarial_weight=-0.1)
+    with pytest.raises(NoisylinkError, match="info_weight"):
+        Recipe(method="iabf", eps=0.1, info_weight=-1e-3)
+
+
+def test_iabf_with_both_weights_zero_is_the_necst_objective() -> None:
+    from noisylink.codecs.jscc.training import iabf_step_loss, necst_step_loss
+
+    model = tiny_model(bits=16)
+    pixels = torch.rand(8, 20, generator=torch.Generator().manual_seed(1))
+    iabf = Recipe(method="iabf", eps=0.2, bits=16, info_weight=0.0, adversarial_weight=0.0)
+    necst = Recipe(method="necst", eps=0.2, bits=16)
+    critic = TcDiscriminator(16, hidden=8)
+    torch.manual_seed(3)
+    iabf_loss, _ = iabf_step_loss(model, critic, pixels, iabf)
+    torch.manual_seed(3)
+    necst_loss = necst_step_loss(model, pixels, necst)
+    assert torch.allclose(iabf_loss, necst_loss)
 
 
 def test_load_mnist_errors_are_one_line(tmp_path: Path) -> None:

@@ -68,6 +68,8 @@ class Recipe:
             raise NoisylinkError(
                 f"adversarial must be regularize, replace or sampled, got {self.adversarial!r}"
             )
+        if self.info_weight < 0 or self.adversarial_weight < 0:
+            raise NoisylinkError("info_weight and adversarial_weight must be at least 0")
         if self.samples < 2:
             raise NoisylinkError("samples must be at least 2 (leave-one-out baselines)")
 
@@ -263,9 +265,10 @@ def iabf_step_loss(
     else:
         objective = -necst_step_loss(model, pixels, recipe, logits)
         code = torch.bernoulli(probability.detach())
-        flipped = adversarial_flips(model, code, pixels, flip_count)
-        adversarial_error = reconstruction_loss(model.decode_logits(flipped), pixels).mean()
-        objective = objective - recipe.adversarial_weight * adversarial_error
+        if recipe.adversarial_weight > 0:  # weight 0: the infomax term alone
+            flipped = adversarial_flips(model, code, pixels, flip_count)
+            adversarial_error = reconstruction_loss(model.decode_logits(flipped), pixels).mean()
+            objective = objective - recipe.adversarial_weight * adversarial_error
     straight_through = code + probability - probability.detach()
     total_correlation = discriminator(straight_through).mean()
     information = bitwise_information(logits) - total_correlation
