@@ -68,8 +68,9 @@ class Recipe:
             raise NoisylinkError(
                 f"adversarial must be regularize, replace or sampled, got {self.adversarial!r}"
             )
-        if self.info_weight < 0 or self.adversarial_weight < 0:
-            raise NoisylinkError("info_weight and adversarial_weight must be at least 0")
+        for field in ("info_weight", "adversarial_weight"):
+            if getattr(self, field) < 0:
+                raise NoisylinkError(f"{field} must be at least 0, got {getattr(self, field)}")
         if self.samples < 2:
             raise NoisylinkError("samples must be at least 2 (leave-one-out baselines)")
 
